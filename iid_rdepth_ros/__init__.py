@@ -1,0 +1,1 @@
+"""IID-RDepth for ROS 2."""

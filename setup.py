@@ -1,0 +1,39 @@
+"""ament_python package setup; `training/` is installed as `iid_rdepth_ros.training`."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "iid_rdepth_ros"
+
+packages = find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
+packages += [f"{PACKAGE}.training"] + [
+    f"{PACKAGE}.training.{p}" for p in find_packages(where="training")
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=packages,
+    package_dir={f"{PACKAGE}.training": "training"},
+    package_data={PACKAGE: ["checkpoints/*.safetensors", "checkpoints/*.yaml"],
+                  f"{PACKAGE}.training": ["configs/*.yaml"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="iid_rdepth_ros maintainers",
+    maintainer_email="maintainers@iid-rdepth.invalid",
+    description="IID-RDepth monocular/stereo metric depth for ROS 2",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "iid-rdepth = iid_rdepth_ros.cli.main:main",
+        ],
+    },
+)

@@ -1,0 +1,1 @@
+"""Data, training and evaluation (installed as iid_rdepth_ros.training)."""
