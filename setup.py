@@ -30,7 +30,6 @@ setup(
     maintainer_email="maintainers@iid-rdepth.invalid",
     description="IID-RDepth monocular/stereo metric depth for ROS 2",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "iid-rdepth = iid_rdepth_ros.cli.main:main",
