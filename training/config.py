@@ -1,0 +1,262 @@
+"""Typed training configuration, loaded from YAML with dotted command-line overrides.
+
+Resolution order: the shipped ``configs/default.yaml``, then an optional user YAML (which may
+set only some keys), then ``key.sub=value`` overrides (values parsed as YAML scalars, so
+``stage2.steps=500`` is an int and ``data.val=null`` is ``None``). Unknown keys raise a
+``ValueError`` that names every one of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = Path(__file__).with_name("configs") / "default.yaml"
+SCHEDULES = ("constant", "cosine")
+STAGES = ("1", "2", "both")
+CACHE_MODES = ("off", "memory", "disk")
+
+
+@dataclass
+class DataConfig:
+    """Where the frames come from (synth-street layout, see docs/interfaces.md)."""
+
+    train: str = "data/synth/train"
+    val: str | None = "data/synth/val"
+    val_frames: int = 64  # frames used by periodic validation (0 = the whole split)
+    min_depth: float = 1e-3
+    max_depth: float = 80.0
+
+
+@dataclass
+class StageConfig:
+    """Optimisation settings shared by both stages."""
+
+    steps: int = 1000
+    lr: float = 2e-4
+    weight_decay: float = 1e-2
+    schedule: str = "cosine"  # constant | cosine (both after a linear warm-up)
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
+
+
+@dataclass
+class Stage1Config(StageConfig):
+    """Stage 1: the baseline decoder on the frozen encoder."""
+
+    snapshot_at: int | None = None  # also save a separate stage-1 checkpoint at this step
+
+
+@dataclass
+class Stage2Config(StageConfig):
+    """Stage 2: diffusion restoration, invertible stages and AV-LFE on top of stage 1."""
+
+    aux_prob: float = 0.5  # fraction of batches trained with the auxiliary view
+    diffusion_steps: int | None = None  # T used in training and validation (None = preset's)
+    init_from: str = "stage1"  # "stage1" (this run's final), "snapshot", or a checkpoint path
+
+
+@dataclass
+class CacheConfig:
+    """Frozen-encoder feature cache (see training/feature_cache.py)."""
+
+    mode: str = "memory"  # off (encode every step) | memory | disk (.npy beside the data)
+    dir: str | None = None  # disk mode: cache root (default: DATA/.feature_cache)
+
+
+@dataclass
+class TrainConfig:
+    """Everything one ``iid-rdepth train`` run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    preset: str = "lite0-192x640"
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig field overrides
+    stage: str = "both"  # 1 | 2 | both
+    stage1: Stage1Config = field(default_factory=Stage1Config)
+    stage2: Stage2Config = field(default_factory=Stage2Config)
+    batch_size: int = 8
+    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
+    val_every: int = 250  # 0 disables periodic validation (a final one still runs)
+    ckpt_every: int = 250  # resume-state interval in steps; 0 = only at stage ends
+    log_every: int = 10
+    seed: int = 0
+    num_threads: int = 2
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    out_dir: str = "out/train"
+    progress: bool = True
+
+    def validate(self) -> TrainConfig:
+        """Check value ranges; raise ValueError naming the offending key."""
+        _check(self.stage in STAGES, "stage", f"must be one of {STAGES}, got {self.stage!r}")
+        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        _check(self.grad_clip >= 0, "grad_clip", "must be >= 0")
+        _check(self.num_threads >= 1, "num_threads", "must be >= 1")
+        for key in ("val_every", "ckpt_every", "log_every"):
+            _check(getattr(self, key) >= 0, key, "must be >= 0")
+        _check(self.cache.mode in CACHE_MODES, "cache.mode", f"must be one of {CACHE_MODES}")
+        _check(self.data.val_frames >= 0, "data.val_frames", "must be >= 0")
+        _check(0 < self.data.min_depth < self.data.max_depth, "data.min_depth",
+               "need 0 < min_depth < max_depth")
+        for name in ("stage1", "stage2"):
+            st: StageConfig = getattr(self, name)
+            _check(st.steps >= 0, f"{name}.steps", "must be >= 0")
+            _check(st.lr > 0, f"{name}.lr", "must be > 0")
+            _check(st.weight_decay >= 0, f"{name}.weight_decay", "must be >= 0")
+            _check(st.schedule in SCHEDULES, f"{name}.schedule", f"must be one of {SCHEDULES}")
+            _check(st.warmup_steps >= 0, f"{name}.warmup_steps", "must be >= 0")
+            _check(0 <= st.min_lr_ratio <= 1, f"{name}.min_lr_ratio", "must be in [0, 1]")
+        snap = self.stage1.snapshot_at
+        _check(snap is None or 0 < snap < self.stage1.steps, "stage1.snapshot_at",
+               f"must be in (0, stage1.steps={self.stage1.steps}), got {snap}")
+        _check(0 <= self.stage2.aux_prob <= 1, "stage2.aux_prob", "must be in [0, 1]")
+        t = self.stage2.diffusion_steps
+        _check(t is None or t >= 1, "stage2.diffusion_steps", "must be >= 1 or null")
+        _check(bool(self.stage2.init_from), "stage2.init_from", "must not be empty")
+        _check(not (self.stage2.init_from == "snapshot" and snap is None),
+               "stage2.init_from", "'snapshot' needs stage1.snapshot_at")
+        _check(not (self.stage == "2" and self.stage2.init_from in ("stage1", "snapshot")),
+               "stage2.init_from", "stage 2 alone needs a stage-1 checkpoint path "
+               "(--init-from CKPT)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON friendly)."""
+        return dataclasses.asdict(self)
+
+
+def _check(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ValueError(f"config {key}: {msg}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None
+                ) -> TrainConfig:
+    """Resolve default.yaml + optional user YAML + ``key=value`` overrides to a TrainConfig."""
+    tree = _read_yaml(DEFAULT_CONFIG)
+    if path is not None:
+        _deep_update(tree, _read_yaml(Path(path)))
+    for item in overrides or []:
+        key, value = parse_override(item)
+        _set_dotted(tree, key, value)
+    return from_dict(tree).validate()
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split ``a.b=value`` into (``"a.b"``, YAML-parsed value)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ValueError(f"override {item!r} is not of the form key.sub=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"override {item!r}: value is not valid YAML ({exc})") from None
+    return key, value
+
+
+def from_dict(tree: dict[str, Any]) -> TrainConfig:
+    """Build a TrainConfig from a nested dict; unknown keys and wrong types raise ValueError."""
+    unknown: list[str] = []
+    cfg = _build(TrainConfig, tree, "", unknown)
+    if unknown:
+        raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
+    return cfg
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def _deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for key, value in src.items():
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            _deep_update(dst[key], value)
+        else:
+            dst[key] = value
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    node = tree
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise ValueError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, tree: Any, prefix: str, unknown: list[str]) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(tree, dict):
+        raise ValueError(f"config {where}: expected a mapping, got {type(tree).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown.extend(prefix + k for k in tree if k not in names)
+    kwargs = {}
+    for name in names & tree.keys():
+        kwargs[name] = _coerce(hints[name], tree[name], prefix + name, unknown)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str, unknown: list[str]) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".", unknown)
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    elif value is None:
+        raise ValueError(f"config {key}: must not be null")
+    origin = typing.get_origin(hint) or hint
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"config {key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"config {key}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"config {key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"config {key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ValueError(f"config {key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"config {key}: unsupported field type {hint!r}")

@@ -1,0 +1,47 @@
+"""Depth losses.
+
+SILog (Eigen et al. 2014, in the form used by BTS / AdaBins / PixelFormer)::
+
+    g_i  = log(pred_i) - log(gt_i)            over valid pixels i of the whole batch
+    D    = mean(g^2) - lambda * mean(g)^2      (lambda = 0.85)
+    loss = scale * sqrt(D)                     (scale = 10)
+
+Valid pixels: ``min_depth <= gt <= max_depth`` (so ``gt <= 0``, "no measurement", is always
+excluded) and, when given, ``mask``. The square root makes the loss read like a log-RMSE in
+percent; with lambda < 1, ``D >= (1 - lambda) * mean(g)^2 >= 0``, and ``D`` is clamped at a
+tiny epsilon so the gradient stays finite at a perfect prediction. A batch without any valid
+pixel returns a zero that is still connected to ``pred`` (zero gradient, never NaN).
+"""
+
+from __future__ import annotations
+
+import torch
+
+SILOG_LAMBDA = 0.85
+SILOG_SCALE = 10.0
+
+
+def valid_mask(gt: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
+    """Boolean mask of pixels whose ground truth lies in ``[min_depth, max_depth]``."""
+    if min_depth <= 0:
+        raise ValueError(f"min_depth must be > 0, got {min_depth}")
+    return (gt >= min_depth) & (gt <= max_depth)
+
+
+def silog_loss(pred: torch.Tensor, gt: torch.Tensor, *, min_depth: float = 1e-3,
+               max_depth: float = 80.0, mask: torch.Tensor | None = None,
+               lam: float = SILOG_LAMBDA, scale: float = SILOG_SCALE,
+               eps: float = 1e-8) -> torch.Tensor:
+    """Scale-invariant log loss over the valid pixels of ``gt`` (any matching shape)."""
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred shape {tuple(pred.shape)} != gt shape {tuple(gt.shape)}")
+    if not 0 <= lam <= 1:
+        raise ValueError(f"lambda must be in [0, 1], got {lam}")
+    valid = valid_mask(gt, min_depth, max_depth)
+    if mask is not None:
+        valid = valid & mask.to(torch.bool)
+    if not bool(valid.any()):
+        return pred.sum() * 0.0
+    g = torch.log(pred[valid].clamp_min(min_depth)) - torch.log(gt[valid])
+    d = (g * g).mean() - lam * g.mean() ** 2
+    return scale * torch.sqrt(d.clamp_min(eps))
