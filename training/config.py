@@ -59,7 +59,7 @@ class Stage2Config(StageConfig):
     """Stage 2: diffusion restoration, invertible stages and AV-LFE on top of stage 1."""
 
     aux_prob: float = 0.5  # fraction of batches trained with the auxiliary view
-    diffusion_steps: int | None = None  # T used in training and validation (None = preset's)
+    diffusion_steps: int | None = None  # T in training (None = model.diffusion.train_steps)
     init_from: str = "stage1"  # "stage1" (this run's final), "snapshot", or a checkpoint path
 
 
@@ -77,7 +77,7 @@ class TrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     preset: str = "lite0-192x640"
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig field overrides
+    model: dict[str, Any] = field(default_factory=dict)  # nested ModelConfig overrides
     stage: str = "both"  # 1 | 2 | both
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)

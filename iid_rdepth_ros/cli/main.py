@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -108,7 +109,9 @@ def _broken(name: str, exc: Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; return the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.command_line = shlex.join([PROG, *argv])  # recorded in model cards
     run = getattr(args, "_run", None)
     if run is None:
         parser.print_usage(sys.stderr)

@@ -1,0 +1,445 @@
+"""Two-stage training of IID-RDepth (DESIGN.md section 2).
+
+Stage 1 trains the baseline decoder (``variant="baseline"``) on the frozen encoder. Stage 2
+builds the full model, loads the stage-1 weights, switches to ``set_stage(2)`` and trains the
+diffusion restoration, the invertible decoder stages and AV-LFE. A fraction ``aux_prob`` of the
+stage-2 batches carries the auxiliary (right) view, the rest are mono, so one set of weights
+serves both; the batches with the view are spread evenly (step ``s`` uses it when
+``floor((s + 1) p) > floor(s p)``).
+
+Loss: SILog (training/losses.py) between the metric prediction -- the network's depth at the
+canonical focal times ``fx / canonical_focal`` -- and the sparse LiDAR-like ground truth, at the
+data's own resolution (the decoder upsamples to it). Optimiser: AdamW over
+``model.trainable_parameters()`` only (the encoder is asserted absent), linear warm-up then
+constant or cosine LR, global grad-norm clipping.
+
+Determinism and exact resume: the batch of step ``s`` (epoch-wise permutations seeded by
+``(seed, stage, epoch)``), the aux choice and the torch RNG seed of the step are pure functions
+of ``(seed, stage, s)``, the LR is a pure function of ``s``, and the resume state stores model,
+optimizer and RNG state (training/resume_state.py). Resuming therefore continues the same
+trajectory as an uninterrupted run.
+
+Outputs in ``out_dir``: ``config.yaml`` (resolved config), ``stage1.*`` / ``stage2.*``
+checkpoints (``save_checkpoint``: safetensors + model card), ``stage1_step<N>.*`` when
+``stage1.snapshot_at`` is set, ``resume/`` (latest resume state), ``log.jsonl`` (losses and
+validation metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from iid_rdepth_ros.training.config import TrainConfig, save_config
+from iid_rdepth_ros.training.feature_cache import FeatureCache
+from iid_rdepth_ros.training.frames import DepthFrames, read_meta
+from iid_rdepth_ros.training.losses import silog_loss
+from iid_rdepth_ros.training.resume_state import load_state, save_state, state_dir
+from iid_rdepth_ros.training.schedule import lr_factor
+
+RESUME_DIR = "resume"
+LOG_FILE = "log.jsonl"
+CONFIG_FILE = "config.yaml"
+REPORT_KEYS = ("rmse", "abs_rel", "silog", "d1")
+
+
+# -- model seam -----------------------------------------------------------------------------
+def model_config(cfg: TrainConfig) -> Any:
+    """The preset named by ``cfg.preset`` with the nested ``cfg.model`` overrides applied."""
+    from iid_rdepth_ros.model import get_preset
+    from iid_rdepth_ros.model.config import ModelConfig
+
+    mcfg = get_preset(cfg.preset)
+    if not cfg.model:
+        return mcfg
+    tree = mcfg.to_dict()
+    _merge(tree, cfg.model)
+    try:
+        return ModelConfig.from_dict(tree)
+    except ValueError as exc:
+        raise ValueError(f"config model: {exc}") from None
+
+
+def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for key, value in src.items():
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            _merge(dst[key], value)
+        else:
+            dst[key] = value
+
+
+def input_size(mcfg: Any) -> tuple[int, int]:
+    """(H, W) the network takes."""
+    return int(mcfg.input_height), int(mcfg.input_width)
+
+
+def _build(mcfg: Any, variant: str) -> torch.nn.Module:
+    from iid_rdepth_ros.model import build_model
+
+    return build_model(mcfg, variant=variant)
+
+
+def _load_stage1(model: torch.nn.Module, source: str) -> None:
+    """Load a stage-1 (baseline) checkpoint into a full model."""
+    from iid_rdepth_ros.model.checkpoint import load_checkpoint
+
+    baseline, _card = load_checkpoint(source)
+    model.load_baseline_state(baseline.state_dict())
+
+
+def _save_ckpt(stem: Path, model: torch.nn.Module, card: dict[str, Any]) -> str:
+    from iid_rdepth_ros.model.checkpoint import save_checkpoint
+
+    save_checkpoint(stem, model, card)
+    return str(stem.with_suffix(".safetensors"))
+
+
+def check_optimizer_excludes_encoder(model: torch.nn.Module, params: list[torch.Tensor]) -> None:
+    """Raise if any encoder parameter is handed to the optimiser or requires grad."""
+    enc = list(model.encoder.parameters())
+    enc_ids = {id(p) for p in enc}
+    if any(id(p) in enc_ids for p in params):
+        raise RuntimeError("the frozen encoder must not be in the optimiser")
+    if any(p.requires_grad for p in enc):
+        raise RuntimeError("the frozen encoder has parameters with requires_grad=True")
+
+
+# -- deterministic per-step choices ----------------------------------------------------------
+def batch_indices(n: int, batch_size: int, seed: int, stage: int, step: int) -> np.ndarray:
+    """Frame indices of ``step``: consecutive slices of per-epoch permutations."""
+    pos = np.arange(step * batch_size, (step + 1) * batch_size)
+    out = np.empty(batch_size, dtype=np.int64)
+    for epoch in np.unique(pos // n):
+        perm = np.random.default_rng([seed, stage, int(epoch)]).permutation(n)
+        sel = pos // n == epoch
+        out[sel] = perm[pos[sel] % n]
+    return out
+
+
+def uses_aux(step: int, aux_prob: float) -> bool:
+    """Whether stage-2 step ``step`` trains with the auxiliary view (evenly spread)."""
+    return math.floor((step + 1) * aux_prob) > math.floor(step * aux_prob)
+
+
+def step_seed(seed: int, stage: int, step: int) -> int:
+    """Seed of torch's global RNG for one optimisation step."""
+    return int(np.random.SeedSequence([seed, stage, step]).generate_state(1, np.uint64)[0])
+
+
+# -- the run ------------------------------------------------------------------------------
+class _Run:
+    """State shared by the stages of one ``train()`` call."""
+
+    def __init__(self, cfg: TrainConfig, command: str | None, resume: bool,
+                 stop_after: int | None) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        self.command = command
+        self.stop_after = stop_after
+        self.budget = stop_after
+        self.mcfg = model_config(cfg)
+        self.size = input_size(self.mcfg)
+        self.canonical = float(self.mcfg.canonical_focal)
+        self.stages = [1, 2] if cfg.stage == "both" else [int(cfg.stage)]
+        # One cache per split for the whole run: with stage 2 ahead it also holds the aux view.
+        aux = 2 in self.stages
+        self.train_fields = ("main", "lidar") + (("aux",) if aux and cfg.stage2.aux_prob > 0
+                                                 else ())
+        self.val_fields = ("main", "depth") + (("aux",) if aux else ())
+        self.state: dict[str, Any] = {"stage": self.stages[0], "step": 0, "done": {},
+                                      "checkpoints": {}, "elapsed_s": 0.0}
+        self.resume = resume
+        self.t0 = time.monotonic()
+        self._frames: dict[str, DepthFrames] = {}
+        self._caches: dict[str, FeatureCache] = {}
+
+    # data ------------------------------------------------------------------------------
+    def frames(self, split: str) -> DepthFrames:
+        if split not in self._frames:
+            root = getattr(self.cfg.data, split)
+            limit = self.cfg.data.val_frames if split == "val" else 0
+            self._frames[split] = DepthFrames.from_dir(root, self.size, limit=limit)
+        return self._frames[split]
+
+    def cache(self, split: str, model: torch.nn.Module, fields: tuple[str, ...]) -> FeatureCache:
+        key = split
+        if key not in self._caches:
+            c = self.cfg.cache
+            self._caches[key] = FeatureCache(
+                self.frames(split), model, mode=c.mode, root=c.dir, fields=fields,
+                chunk=self.cfg.batch_size, progress=self.cfg.progress,
+                desc=f"encode {split}")
+        else:
+            self._caches[key].model = model  # same frozen encoder, new decoder around it
+        return self._caches[key]
+
+    def data_card(self) -> dict[str, Any]:
+        out = {}
+        for split in ("train", "val"):
+            root = getattr(self.cfg.data, split)
+            if root is not None:
+                meta = read_meta(root)
+                out[split] = {"dir": str(root), "meta": meta, "seed": meta.get("seed"),
+                              "frames_used": len(self.frames(split))}
+        return out
+
+    # bookkeeping ------------------------------------------------------------------------
+    def log(self, record: dict[str, Any]) -> None:
+        with (self.out / LOG_FILE).open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def elapsed(self) -> float:
+        return self.state["elapsed_s"] + time.monotonic() - self.t0
+
+    def save_resume(self, model: torch.nn.Module | None,
+                    opt: torch.optim.Optimizer | None) -> None:
+        self.state["elapsed_s"] = self.elapsed()
+        self.t0 = time.monotonic()
+        save_state(self.out / RESUME_DIR, self.state, model=model, optimizer=opt)
+
+    # metrics ----------------------------------------------------------------------------
+    def metric_depth(self, pred: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
+        """Depth at the canonical focal -> metric depth for cameras with focal ``fx``."""
+        return pred * (fx / self.canonical).view(-1, 1, 1, 1)
+
+    @torch.no_grad()
+    def validate(self, model: torch.nn.Module, stage: int) -> dict[str, dict[str, float]]:
+        from iid_rdepth_ros.training.metrics import MetricAccumulator
+
+        if self.cfg.data.val is None:
+            return {}
+        cache = self.cache("val", model, self.val_fields)
+        modes = ["mono", "stereo"] if stage == 2 else ["mono"]
+        was_training = model.training
+        model.eval()
+        results = {}
+        for mode in modes:
+            acc = MetricAccumulator(self.cfg.data.min_depth, self.cfg.data.max_depth)
+            n = len(cache)
+            for start in range(0, n, self.cfg.batch_size):
+                idx = list(range(start, min(start + self.cfg.batch_size, n)))
+                b = cache.batch(idx, aux=mode == "stereo")
+                pred = _decode(model, b, mode == "stereo", None, b["depth"].shape[-2:])
+                pred = self.metric_depth(pred, b["fx"])
+                for i in range(len(idx)):
+                    acc.update(pred[i, 0].numpy(), b["depth"][i, 0].numpy())
+            results[mode] = acc.result()
+        model.train(was_training)
+        _keep_encoder_eval(model)
+        return results
+
+
+def _keep_encoder_eval(model: torch.nn.Module) -> None:
+    model.encoder.eval()
+
+
+def _decode(model: torch.nn.Module, b: dict[str, Any], aux: bool, steps: int | None,
+            out_size: Any) -> torch.Tensor:
+    kwargs: dict[str, Any] = {"out_size": tuple(int(s) for s in out_size)}
+    if steps is not None:
+        kwargs["steps"] = steps
+    if aux:
+        kwargs["aux_feats"] = b["aux"]
+        kwargs["fb"] = b["fb"]
+    return model.decode(b["main"], **kwargs)
+
+
+def _fmt(metrics: dict[str, dict[str, float]]) -> str:
+    return " | ".join(
+        f"{mode} " + " ".join(f"{k} {m[k]:.4g}" for k in REPORT_KEYS)
+        for mode, m in metrics.items())
+
+
+def _stage_model(run: _Run, stage: int) -> torch.nn.Module:
+    """A fresh model for ``stage`` (stage 2 initialised from its stage-1 weights)."""
+    if stage == 1:
+        model = _build(run.mcfg, "baseline")
+    else:
+        model = _build(run.mcfg, "full")
+        src = run.cfg.stage2.init_from
+        if src in ("stage1", "snapshot"):
+            key = "stage1" if src == "stage1" else "stage1_snapshot"
+            if key not in run.state["checkpoints"]:
+                raise ValueError(f"stage2.init_from={src}: this run has no {key} checkpoint")
+            src = run.state["checkpoints"][key]
+        elif not (Path(src).exists() or Path(src).with_suffix(".safetensors").exists()):
+            raise FileNotFoundError(f"stage2.init_from checkpoint not found: {src}")
+        _load_stage1(model, src)
+    model.set_stage(stage)
+    return model
+
+
+def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
+    """Train one stage (possibly resuming it); returns its summary."""
+    from tqdm import tqdm
+
+    cfg = run.cfg
+    st = cfg.stage1 if stage == 1 else cfg.stage2
+    model = _stage_model(run, stage)
+    params = [p for p in model.trainable_parameters() if p.requires_grad]
+    if not params:
+        raise RuntimeError(f"stage {stage}: the model has no trainable parameters")
+    check_optimizer_excludes_encoder(model, params)
+    opt = torch.optim.AdamW(params, lr=st.lr, weight_decay=st.weight_decay)
+
+    step0 = 0
+    if run.resume and run.state["stage"] == stage and run.state["step"] > 0:
+        load_state(run.out / RESUME_DIR, model=model, optimizer=opt)
+        step0 = run.state["step"]
+
+    aux_prob = cfg.stage2.aux_prob if stage == 2 else 0.0
+    cache = run.cache("train", model, run.train_fields)
+    n = len(cache)
+    steps_T = cfg.stage2.diffusion_steps if stage == 2 else None
+    model.train()
+    _keep_encoder_eval(model)
+
+    losses: list[float] = []
+    summary: dict[str, Any] = {"steps": st.steps, "start_step": step0}
+    bar = tqdm(total=st.steps, initial=step0, desc=f"stage {stage}", unit="step",
+               disable=not cfg.progress, dynamic_ncols=True)
+    ema = None
+    t_start = time.monotonic()
+    step = step0
+    for step in range(step0, st.steps):
+        if run.budget is not None and run.budget <= 0:
+            run.state.update(stage=stage, step=step)
+            run.save_resume(model, opt)
+            bar.close()
+            summary.update(stopped_at=step, losses=losses)
+            return summary
+        lr = st.lr * lr_factor(step, st.steps, warmup=st.warmup_steps, kind=st.schedule,
+                               min_ratio=st.min_lr_ratio)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(step_seed(cfg.seed, stage, step))
+        aux = stage == 2 and uses_aux(step, aux_prob)
+        b = cache.batch(batch_indices(n, cfg.batch_size, cfg.seed, stage, step), aux=aux)
+        pred = _decode(model, b, aux, steps_T, b["lidar"].shape[-2:])
+        loss = silog_loss(run.metric_depth(pred, b["fx"]), b["lidar"],
+                          min_depth=cfg.data.min_depth, max_depth=cfg.data.max_depth)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"stage {stage} step {step}: loss is {loss.item()}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        if run.budget is not None:
+            run.budget -= 1
+
+        value = float(loss.detach())
+        losses.append(value)
+        ema = value if ema is None else 0.95 * ema + 0.05 * value
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema:.3f}", lr=f"{lr:.2e}", aux=int(aux), refresh=False)
+        done = step + 1
+        if cfg.log_every and done % cfg.log_every == 0:
+            run.log({"stage": stage, "step": done, "loss": float(np.mean(losses[-cfg.log_every:])),
+                     "lr": lr})
+        if stage == 1 and cfg.stage1.snapshot_at == done:
+            card = _card(run, stage, done, run.validate(model, stage))
+            path = _save_ckpt(run.out / f"stage1_step{done}", model, card)
+            run.state["checkpoints"]["stage1_snapshot"] = path
+            tqdm.write(f"stage 1 snapshot at step {done}: {path}")
+        if done < st.steps and cfg.val_every and done % cfg.val_every == 0:
+            metrics = run.validate(model, stage)
+            if metrics:
+                run.log({"stage": stage, "step": done, "val": metrics})
+                tqdm.write(f"stage {stage} step {done} val: {_fmt(metrics)}")
+        if done < st.steps and cfg.ckpt_every and done % cfg.ckpt_every == 0:
+            run.state.update(stage=stage, step=done)
+            run.save_resume(model, opt)
+    bar.close()
+
+    metrics = run.validate(model, stage)
+    if metrics:
+        run.log({"stage": stage, "step": st.steps, "val": metrics})
+        tqdm.write(f"stage {stage} final val: {_fmt(metrics)}")
+    name = f"stage{stage}"
+    path = _save_ckpt(run.out / name, model, _card(run, stage, st.steps, metrics))
+    run.state["checkpoints"][name] = path
+    ran = st.steps - step0
+    summary.update(losses=losses, val=metrics, checkpoint=path,
+                   sec_per_step=(time.monotonic() - t_start) / ran if ran else None)
+    run.state["done"][str(stage)] = {k: v for k, v in summary.items() if k != "losses"}
+    nxt = [s for s in run.stages if s > stage]
+    run.state.update(stage=nxt[0] if nxt else stage, step=0 if nxt else st.steps)
+    run.save_resume(None, None)
+    summary["model"] = model
+    return summary
+
+
+def _card(run: _Run, stage: int, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    cfg = run.cfg
+    steps = {"stage1": cfg.stage1.steps if stage == 2 else step}
+    if stage == 2:
+        steps["stage2"] = step
+        src = cfg.stage2.init_from
+        init = run.state["checkpoints"].get({"stage1": "stage1", "snapshot": "stage1_snapshot"}
+                                            .get(src, ""), src)
+        steps["stage1_source"] = init
+    return {
+        "variant": "full" if stage == 2 else "baseline",
+        "stage": stage,
+        "training": cfg.to_dict(),
+        "data": run.data_card(),
+        "command": run.command,
+        "steps": steps,
+        "wall_time_s": round(run.elapsed(), 1),
+        "metrics": {"split": "val", "dir": cfg.data.val, "min_depth": cfg.data.min_depth,
+                    "max_depth": cfg.data.max_depth, "garg_crop": False, **metrics},
+    }
+
+
+def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None,
+          command: str | None = None) -> dict[str, Any]:
+    """Run the stages ``config.stage`` asks for; return a summary.
+
+    ``resume`` continues from ``out_dir/resume``; ``stop_after`` stops (leaving a resume state)
+    after that many optimisation steps in this call; ``command`` is recorded in model cards.
+    The result holds ``out_dir``, ``checkpoints`` (name -> path), per-stage summaries under
+    ``stages`` (losses, val metrics, seconds per step, and the trained ``model`` object of the
+    stages run in this call), ``stopped_early``, and ``stage`` / ``step`` reached.
+    """
+    cfg = config.validate()
+    torch.set_num_threads(cfg.num_threads)
+    out = Path(cfg.out_dir)
+    run = _Run(cfg, command, resume, stop_after)
+    if resume:
+        if state_dir(out / RESUME_DIR) is None:
+            raise FileNotFoundError(f"nothing to resume in {out} (no {RESUME_DIR}/ state)")
+        saved = load_state(out / RESUME_DIR, restore_rng=True)
+        run.state = {k: saved[k] for k in run.state}
+        if run.state["stage"] not in run.stages:
+            raise ValueError(f"resume state is in stage {run.state['stage']}, but this config "
+                             f"trains stage(s) {run.stages}")
+    elif state_dir(out / RESUME_DIR) is not None or (out / CONFIG_FILE).exists():
+        raise FileExistsError(f"{out} already holds a training run; continue it with --resume "
+                              "or choose another output directory")
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / CONFIG_FILE)
+
+    result: dict[str, Any] = {"out_dir": str(out), "stages": {}, "stopped_early": False}
+    for stage in run.stages:
+        if str(stage) in run.state["done"]:
+            result["stages"][stage] = run.state["done"][str(stage)]
+            continue
+        if run.budget is not None and run.budget <= 0:
+            result["stopped_early"] = True
+            break
+        summary = _run_stage(run, stage)
+        result["stages"][stage] = summary
+        if "stopped_at" in summary:
+            result["stopped_early"] = True
+            break
+    result["checkpoints"] = dict(run.state["checkpoints"])
+    result["stage"] = run.state["stage"]
+    result["step"] = run.state["step"]
+    result["wall_time_s"] = run.elapsed()
+    return result
