@@ -16,7 +16,8 @@ setup(
     version="0.1.0",
     packages=packages,
     package_dir={f"{PACKAGE}.training": "training"},
-    package_data={PACKAGE: ["checkpoints/*.safetensors", "checkpoints/*.yaml"],
+    package_data={PACKAGE: ["checkpoints/*.safetensors", "checkpoints/*.yaml",
+                           "export/data/*.csv"],
                   f"{PACKAGE}.training": ["configs/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

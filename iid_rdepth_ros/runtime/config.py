@@ -1,0 +1,79 @@
+"""Runner configuration and camera intrinsics (plain dataclasses, no heavy imports)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+Backend = Literal["auto", "tensorrt", "onnxruntime", "torch"]
+BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch")
+OUTPUT_RESOLUTIONS: tuple[str, ...] = ("input", "network")
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels of the image they belong to."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    def validate(self) -> None:
+        """Raise ValueError unless the focal lengths are finite and positive."""
+        for name in ("fx", "fy"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"intrinsics.{name} must be a finite number > 0, got {value!r}")
+        for name in ("cx", "cy"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"intrinsics.{name} must be a finite number, got {value!r}")
+
+
+@dataclass
+class RunnerConfig:
+    """What to run and how; mirrors the node parameters of the same names (DESIGN.md §5).
+
+    ``model_path``: checkpoint name (``default``, ``baseline``) or path (``.safetensors``), or an
+    exported ``.onnx`` (onnxruntime only). ``engine_path``: a TensorRT ``.engine`` (tensorrt only).
+    ``diffusion_steps``: T; ``None`` = the checkpoint's default. ``device``: ``auto`` (GPU where
+    usable), ``cpu``, or a torch device such as ``cuda:0``; ``num_threads``: CPU threads for
+    torch / onnxruntime (``None`` = all cores). ``cache_dir``: where onnxruntime keeps graphs
+    it exports from a checkpoint (``None``: beside the checkpoint, else the user cache).
+    """
+
+    backend: Backend = "auto"
+    model_path: str = "default"
+    engine_path: str | None = None
+    input_height: int = 192
+    input_width: int = 640
+    diffusion_steps: int | None = None
+    min_depth: float = 1e-3
+    max_depth: float = 80.0
+    device: str = "auto"
+    num_threads: int | None = None
+    cache_dir: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        for name in ("input_height", "input_width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0 or value % 32:
+                raise ValueError(f"{name} must be a positive multiple of 32, got {value!r}")
+        steps = self.diffusion_steps
+        if steps is not None and (not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"diffusion_steps must be None or an integer >= 1, got {steps!r}")
+        if not (math.isfinite(self.min_depth) and self.min_depth > 0):
+            raise ValueError(f"min_depth must be finite and > 0, got {self.min_depth!r}")
+        if not (math.isfinite(self.max_depth) and self.max_depth > self.min_depth):
+            raise ValueError(
+                f"max_depth must be finite and > min_depth ({self.min_depth}), "
+                f"got {self.max_depth!r}"
+            )
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be None or >= 1, got {self.num_threads!r}")

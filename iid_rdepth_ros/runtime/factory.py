@@ -1,0 +1,58 @@
+"""``create_runner``: pick and construct a backend from a :class:`RunnerConfig`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from iid_rdepth_ros.runtime.base import Runner
+from iid_rdepth_ros.runtime.config import RunnerConfig
+from iid_rdepth_ros.runtime.errors import RunnerError
+from iid_rdepth_ros.runtime.lazy_import import is_available
+
+
+def tensorrt_usable(config: RunnerConfig) -> tuple[bool, str]:
+    """Whether the tensorrt backend can serve ``config`` here, and if not, why."""
+    if not config.engine_path:
+        return False, "no engine_path configured"
+    if not Path(config.engine_path).expanduser().is_file():
+        return False, f"engine {config.engine_path} does not exist"
+    for module in ("tensorrt", "pycuda.driver"):
+        if not is_available(module):
+            return False, f"Python module {module} is not installed"
+    return True, ""
+
+
+def resolve_backend(config: RunnerConfig) -> str:
+    """The concrete backend for ``config.backend`` (``auto``: tensorrt > onnxruntime > torch)."""
+    if config.backend != "auto":
+        return config.backend
+    if tensorrt_usable(config)[0]:
+        return "tensorrt"
+    if is_available("onnxruntime"):
+        return "onnxruntime"
+    if is_available("torch"):
+        return "torch"
+    raise RunnerError("no inference backend is installed: install onnxruntime "
+                      "(pip install onnxruntime) or torch (pip install torch)")
+
+
+def create_runner(config: RunnerConfig) -> Runner:
+    """Construct (not load) the runner for ``config``; ValueError for a bad config.
+
+    With ``backend="auto"`` a configured engine is used when TensorRT can run it here;
+    an engine that exists but is stale for this GPU/TensorRT/ONNX makes ``load()`` fail
+    with the reason rather than silently falling back.
+    """
+    config.validate()
+    backend = resolve_backend(config)
+    if backend == "tensorrt":
+        from iid_rdepth_ros.runtime.tensorrt_runner import TensorRTRunner
+
+        return TensorRTRunner(config)
+    if backend == "onnxruntime":
+        from iid_rdepth_ros.runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(config)
+    from iid_rdepth_ros.runtime.torch_runner import TorchRunner
+
+    return TorchRunner(config)

@@ -1,0 +1,158 @@
+"""Pre- and post-processing shared by every backend (resize, [0,1], focal rescale, clip, NaN).
+
+Kept here once so torch, onnxruntime and TensorRT produce the same depth from the same network
+output. Conventions are those of docs/interfaces.md: images ``(H, W, 3) uint8`` RGB in, network
+tensors ``(1, 3, h, w) float32`` in ``[0, 1]``, network depth at the canonical focal, rescaled
+here by ``f_net / canonical_focal`` with ``f_net = fx * w / W``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from iid_rdepth_ros.runtime.config import OUTPUT_RESOLUTIONS, Intrinsics
+from iid_rdepth_ros.runtime.lazy_import import lazy_import
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _cv2() -> ModuleType:
+    return lazy_import("cv2", "image resizing")
+
+
+@dataclass(frozen=True)
+class NetworkInput:
+    """Tensors for one forward pass plus what post-processing needs to undo the resize."""
+
+    image: np.ndarray  # (1, 3, h, w) float32 in [0, 1]
+    aux: np.ndarray | None  # same shape, or None for mono
+    fb: np.ndarray | None  # (1,) float32, f_net * baseline (pixels * metres), stereo only
+    f_net: float  # focal length in pixels at the network size
+    input_hw: tuple[int, int]  # (H, W) of the camera image
+    network_hw: tuple[int, int]  # (h, w)
+
+    @property
+    def stereo(self) -> bool:
+        """True when the auxiliary view is present."""
+        return self.aux is not None
+
+
+def validate_image(image: object, name: str = "image") -> np.ndarray:
+    """Check an ``(H, W, 3) uint8`` RGB array and return it; ValueError otherwise."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8 RGB, got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must have shape (H, W, 3), got {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ValueError(f"{name} is too small: {image.shape[1]}x{image.shape[0]} pixels")
+    return image
+
+
+def resize_image(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Resize an image to ``(h, w)``: INTER_AREA when shrinking, INTER_LINEAR otherwise."""
+    h, w = size_hw
+    if image.shape[:2] == (h, w):
+        return image
+    cv2 = _cv2()
+    shrink = h <= image.shape[0] and w <= image.shape[1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(image), (w, h), interpolation=interp)
+
+
+def _to_tensor(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    resized = resize_image(image, size_hw)
+    chw = resized.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1.0 / 255.0)
+    return np.ascontiguousarray(chw)
+
+
+def preprocess(
+    image: np.ndarray,
+    network_hw: tuple[int, int],
+    intrinsics: Intrinsics,
+    aux: np.ndarray | None = None,
+    baseline_m: float | None = None,
+) -> NetworkInput:
+    """Validate the inputs and build the network tensors (see module docstring)."""
+    validate_image(image, "image")
+    if not isinstance(intrinsics, Intrinsics):
+        raise ValueError(f"intrinsics must be an Intrinsics, got {type(intrinsics).__name__}")
+    intrinsics.validate()
+    height, width = image.shape[:2]
+    f_net = float(intrinsics.fx) * network_hw[1] / width
+    fb = None
+    aux_tensor = None
+    if aux is not None:
+        validate_image(aux, "aux")
+        if aux.shape != image.shape:
+            raise ValueError(
+                f"aux image size {aux.shape[1]}x{aux.shape[0]} differs from the main image "
+                f"size {width}x{height}"
+            )
+        if baseline_m is None:
+            raise ValueError("baseline_m is required with an aux image (metres, > 0)")
+        if not math.isfinite(float(baseline_m)) or float(baseline_m) <= 0:
+            raise ValueError(f"baseline_m must be a finite number > 0, got {baseline_m!r}")
+        aux_tensor = _to_tensor(aux, network_hw)
+        fb = np.array([f_net * float(baseline_m)], dtype=np.float32)
+    return NetworkInput(
+        image=_to_tensor(image, network_hw), aux=aux_tensor, fb=fb, f_net=f_net,
+        input_hw=(height, width), network_hw=tuple(network_hw),
+    )
+
+
+def postprocess(
+    depth: np.ndarray,
+    prepared: NetworkInput,
+    canonical_focal: float,
+    min_depth: float,
+    max_depth: float,
+    output_resolution: str = "input",
+) -> np.ndarray:
+    """Network depth (canonical focal) -> ``float32`` metres for the camera; NaN where invalid.
+
+    Depth is scaled by ``f_net / canonical_focal``, upsampled bilinearly to the camera image
+    size for ``output_resolution="input"``, and values that are non-finite or outside
+    ``[min_depth, max_depth]`` become NaN.
+    """
+    if output_resolution not in OUTPUT_RESOLUTIONS:
+        raise ValueError(
+            f"output_resolution must be one of {', '.join(OUTPUT_RESOLUTIONS)}, "
+            f"got {output_resolution!r}"
+        )
+    if not (math.isfinite(canonical_focal) and canonical_focal > 0):
+        raise ValueError(f"canonical_focal must be finite and > 0, got {canonical_focal!r}")
+    net = np.asarray(depth, dtype=np.float32)
+    net = net.reshape(net.shape[-2:]) if net.ndim > 2 else net
+    if net.shape != tuple(prepared.network_hw):
+        raise ValueError(f"network depth has shape {net.shape}, expected {prepared.network_hw}")
+    out = net * np.float32(prepared.f_net / canonical_focal)
+    if output_resolution == "input" and out.shape != tuple(prepared.input_hw):
+        height, width = prepared.input_hw
+        out = _cv2().resize(out, (width, height), interpolation=_cv2().INTER_LINEAR)
+    out = np.array(out, dtype=np.float32, copy=True)
+    with np.errstate(invalid="ignore"):
+        invalid = ~np.isfinite(out) | (out < min_depth) | (out > max_depth)
+    out[invalid] = np.nan
+    return out
+
+
+def scale_intrinsics(
+    intrinsics: Intrinsics, from_hw: tuple[int, int], to_hw: tuple[int, int]
+) -> Intrinsics:
+    """Intrinsics of the same camera after resizing its image from ``from_hw`` to ``to_hw``.
+
+    Uses the pixel-edge convention (``c' = (c + 0.5) * s - 0.5``) that cv2.resize follows.
+    """
+    sy = to_hw[0] / from_hw[0]
+    sx = to_hw[1] / from_hw[1]
+    return Intrinsics(
+        fx=intrinsics.fx * sx, fy=intrinsics.fy * sy,
+        cx=(intrinsics.cx + 0.5) * sx - 0.5, cy=(intrinsics.cy + 0.5) * sy - 0.5,
+    )

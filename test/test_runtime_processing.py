@@ -1,0 +1,117 @@
+"""Shared pre/post-processing: sizes, focal rescale, NaN for invalid, input validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig
+from iid_rdepth_ros.runtime.errors import MissingDependencyError
+from iid_rdepth_ros.runtime.lazy_import import lazy_import
+from iid_rdepth_ros.runtime.processing import (
+    postprocess,
+    preprocess,
+    resize_image,
+    scale_intrinsics,
+)
+
+NET = (64, 192)
+INTR = Intrinsics(fx=500.0, fy=500.0, cx=300.0, cy=100.0)
+
+
+def _image(h: int = 200, w: int = 600, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_preprocess_shapes_range_and_focal() -> None:
+    img, aux = _image(), _image(seed=1)
+    prep = preprocess(img, NET, INTR, aux=aux, baseline_m=0.5)
+    assert prep.image.shape == (1, 3, *NET) and prep.image.dtype == np.float32
+    assert prep.aux is not None and prep.aux.shape == prep.image.shape
+    assert prep.image.min() >= 0.0 and prep.image.max() <= 1.0
+    assert prep.f_net == pytest.approx(500.0 * 192 / 600)
+    assert prep.fb is not None and prep.fb.shape == (1,) and prep.fb.dtype == np.float32
+    assert prep.fb[0] == pytest.approx(prep.f_net * 0.5)
+    # channel order is kept (RGB in, RGB out) and values are x / 255 of the resized image
+    flat = np.full((200, 600, 3), (10, 128, 250), np.uint8)
+    p = preprocess(flat, NET, INTR)
+    assert np.allclose(p.image[0, :, 5, 5], np.array([10, 128, 250]) / 255.0, atol=1e-6)
+    assert p.aux is None and p.fb is None and not p.stereo
+
+
+def test_resize_area_when_shrinking_linear_when_growing() -> None:
+    stripes = np.zeros((4, 8, 3), np.uint8)
+    stripes[:, ::2] = 255
+    small = resize_image(stripes, (2, 4))
+    assert np.all(np.abs(small.astype(int) - 128) <= 1)  # area average of 0/255 pairs
+    big = resize_image(np.array([[[0] * 3, [200] * 3]], np.uint8), (1, 4))
+    assert big[0, 0, 0] == 0 and big[0, -1, 0] == 200 and 0 < big[0, 1, 0] < 200
+
+
+def test_postprocess_rescales_upsamples_and_marks_invalid() -> None:
+    prep = preprocess(_image(), NET, INTR)
+    canonical = 100.0
+    net = np.full(NET, 10.0, np.float32)
+    net[0, 0] = np.nan
+    net[1, 1] = -3.0
+    net[2, 2] = 1e6
+    out = postprocess(net, prep, canonical, 1e-3, 80.0, "network")
+    assert out.shape == NET and out.dtype == np.float32
+    assert out[5, 5] == pytest.approx(10.0 * prep.f_net / canonical)
+    assert math.isnan(out[0, 0]) and math.isnan(out[1, 1]) and math.isnan(out[2, 2])
+    full = postprocess(net[None, None], prep, canonical, 1e-3, 80.0, "input")
+    assert full.shape == (200, 600)
+    assert np.nanmedian(full) == pytest.approx(10.0 * prep.f_net / canonical, rel=1e-5)
+    capped = postprocess(np.full(NET, 10.0, np.float32), prep, canonical, 1e-3, 15.0, "input")
+    assert np.isnan(capped).all()  # 10 * 1.6 = 16 m > max_depth 15 m
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"image": np.zeros((10, 10, 3), np.float32)}, "uint8"),
+        ({"image": np.zeros((10, 10), np.uint8)}, "(H, W, 3)"),
+        ({"image": [[0]]}, "numpy array"),
+        ({"aux": np.zeros((100, 100, 3), np.uint8), "baseline_m": 0.5}, "differs"),
+        ({"aux": _image()}, "baseline_m is required"),
+        ({"aux": _image(), "baseline_m": float("nan")}, "baseline_m"),
+        ({"aux": _image(), "baseline_m": -1.0}, "baseline_m"),
+        ({"intrinsics": Intrinsics(0.0, 1.0, 0.0, 0.0)}, "fx"),
+        ({"intrinsics": Intrinsics(float("inf"), 1.0, 0.0, 0.0)}, "fx"),
+        ({"intrinsics": Intrinsics(1.0, float("nan"), 0.0, 0.0)}, "fy"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(kwargs: dict, message: str) -> None:
+    args = {"image": _image(), "intrinsics": INTR, "aux": None, "baseline_m": None, **kwargs}
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        preprocess(args["image"], NET, args["intrinsics"], args["aux"], args["baseline_m"])
+
+
+def test_bad_output_resolution_and_config() -> None:
+    prep = preprocess(_image(), NET, INTR)
+    with pytest.raises(ValueError, match="output_resolution"):
+        postprocess(np.ones(NET, np.float32), prep, 100.0, 1e-3, 80.0, "full")
+    with pytest.raises(ValueError, match="multiple of 32"):
+        RunnerConfig(input_height=100).validate()
+    with pytest.raises(ValueError, match="backend"):
+        RunnerConfig(backend="tflite").validate()  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_depth"):
+        RunnerConfig(min_depth=5.0, max_depth=1.0).validate()
+
+
+def test_scale_intrinsics_matches_resize_convention() -> None:
+    scaled = scale_intrinsics(INTR, (200, 600), (64, 192))
+    assert scaled.fx == pytest.approx(500 * 192 / 600)
+    assert scaled.fy == pytest.approx(500 * 64 / 200)
+    assert scaled.cx == pytest.approx((300 + 0.5) * 0.32 - 0.5)
+    back = scale_intrinsics(scaled, (64, 192), (200, 600))
+    assert back.cx == pytest.approx(INTR.cx) and back.fy == pytest.approx(INTR.fy)
+
+
+def test_missing_dependency_names_the_package() -> None:
+    with pytest.raises(MissingDependencyError, match="pip install no_such_module_xyz"):
+        lazy_import("no_such_module_xyz", "testing")
+    with pytest.raises(ImportError):  # also an ImportError for callers that expect one
+        lazy_import("no_such_module_xyz")
