@@ -1,0 +1,133 @@
+"""The node's parameters: one table (name, default, range, description, run-time changeable).
+
+``config/iid_rdepth.yaml`` and ``config/stereo.yaml`` list exactly these names (tested). The
+``dynamic`` ones take effect on the next frame without a restart; the others are read when the
+node is configured and may only be changed while it is unconfigured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+)
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+AUX_MODES = ("auto", "off", "required")
+OUTPUT_RESOLUTIONS = ("input", "network")
+INPUT_QOS = ("sensor_data", "reliable")
+OUTPUT_QOS = ("reliable", "sensor_data")
+
+#: Depth range the runner is configured with; min_depth/max_depth narrow it at run time.
+DEPTH_LIMITS = (1e-3, 1000.0)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter."""
+
+    name: str
+    default: bool | int | float | str
+    description: str
+    dynamic: bool = False
+    choices: tuple[str, ...] = ()
+    int_range: tuple[int, int, int] | None = None  # (from, to, step)
+    float_range: tuple[float, float] | None = None
+
+    @property
+    def type(self) -> int:
+        """rcl_interfaces ParameterType of the default."""
+        if isinstance(self.default, bool):
+            return ParameterType.PARAMETER_BOOL
+        if isinstance(self.default, int):
+            return ParameterType.PARAMETER_INTEGER
+        if isinstance(self.default, float):
+            return ParameterType.PARAMETER_DOUBLE
+        return ParameterType.PARAMETER_STRING
+
+    def descriptor(self) -> ParameterDescriptor:
+        """ParameterDescriptor with the range and, for fixed parameters, a note saying so."""
+        note = "" if self.dynamic else " (read-only after configure)"
+        constraints = f"one of: {', '.join(self.choices)}" if self.choices else ""
+        desc = ParameterDescriptor(
+            name=self.name, type=self.type, description=self.description + note,
+            additional_constraints=constraints,
+        )
+        if self.int_range is not None:
+            lo, hi, step = self.int_range
+            desc.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=step)]
+        if self.float_range is not None:
+            lo, hi = self.float_range
+            desc.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
+        return desc
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("autostart", True, "configure and activate the lifecycle node on start-up"),
+    ParamSpec("backend", "auto", "inference backend (auto picks tensorrt, then onnxruntime "
+              "with an .onnx model, then torch)", choices=BACKENDS),
+    ParamSpec("model_path", "default", "checkpoint name (default, baseline) or path to a "
+              ".safetensors checkpoint or .onnx graph"),
+    ParamSpec("engine_path", "", "TensorRT engine file (tensorrt backend); empty = none"),
+    ParamSpec("input_height", 192, "network input height (pixels, multiple of 32)",
+              int_range=(32, 2048, 32)),
+    ParamSpec("input_width", 640, "network input width (pixels, multiple of 32)",
+              int_range=(32, 4096, 32)),
+    ParamSpec("diffusion_steps", 0, "diffusion denoising steps T; 0 = the checkpoint's default",
+              int_range=(0, 64, 1)),
+    ParamSpec("aux_mode", "auto", "auxiliary (right) view: auto = use it when it arrives, off = "
+              "never subscribe, required = drop frames without it", choices=AUX_MODES),
+    ParamSpec("sync_tolerance", 0.01, "largest stamp difference (s) between a main and an aux "
+              "frame that still makes a stereo pair", float_range=(0.0, 1.0)),
+    ParamSpec("min_depth", 0.5, "nearest valid depth (m); nearer is NaN; bright end of the "
+              "colormap", dynamic=True, float_range=DEPTH_LIMITS),
+    ParamSpec("max_depth", 80.0, "farthest valid depth (m); farther is NaN; dark end of the "
+              "colormap", dynamic=True, float_range=DEPTH_LIMITS),
+    ParamSpec("output_resolution", "input", "depth image size: input = the camera's, network = "
+              "input_height x input_width", choices=OUTPUT_RESOLUTIONS),
+    ParamSpec("publish_points", True, "publish the point cloud on points", dynamic=True),
+    ParamSpec("points_stride", 1, "keep every n-th row and column of the depth in the cloud",
+              dynamic=True, int_range=(1, 64, 1)),
+    ParamSpec("points_color", True, "add the camera colour (rgb field) to the cloud",
+              dynamic=True),
+    ParamSpec("publish_colorized", True, "publish depth/colorized (bgr8)", dynamic=True),
+    ParamSpec("colormap", "magma", "colormap of depth/colorized (matplotlib name; fixed range "
+              "min_depth..max_depth over inverse depth)", dynamic=True),
+    ParamSpec("input_qos", "sensor_data", "QoS of the image and camera_info subscriptions",
+              choices=INPUT_QOS),
+    ParamSpec("output_qos", "reliable", "QoS of the depth, colorized and points publishers",
+              choices=OUTPUT_QOS),
+)
+
+SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+DYNAMIC: frozenset[str] = frozenset(p.name for p in PARAMS if p.dynamic)
+
+
+def check_value(name: str, value: object, current: dict[str, object]) -> str | None:
+    """Why ``name = value`` is not acceptable given the other ``current`` values, or None.
+
+    Ranges are enforced by rclpy through the descriptors; this checks choices, the colormap
+    name and ``min_depth < max_depth``.
+    """
+    spec = SPECS.get(name)
+    if spec is None:
+        return None
+    if spec.choices and value not in spec.choices:
+        return f"{name} must be one of {', '.join(spec.choices)}, got {value!r}"
+    if name in ("min_depth", "max_depth"):
+        lo = value if name == "min_depth" else current["min_depth"]
+        hi = value if name == "max_depth" else current["max_depth"]
+        if not lo < hi:
+            return f"min_depth must be < max_depth, got min_depth={lo}, max_depth={hi}"
+    if name == "colormap":
+        from iid_rdepth_ros.geometry.colormap import colormap_lut
+
+        try:
+            colormap_lut(str(value))
+        except (ValueError, ImportError) as exc:
+            return str(exc)
+    return None
