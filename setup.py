@@ -34,6 +34,7 @@ setup(
     entry_points={
         "console_scripts": [
             "iid-rdepth = iid_rdepth_ros.cli.main:main",
+            "iid_rdepth_node = iid_rdepth_ros.ros.node:main",
         ],
     },
 )
