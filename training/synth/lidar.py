@@ -11,9 +11,11 @@ Model (deliberately simple, and exact with respect to the dense map):
   image and rounded to the nearest pixel; the return is the exact dense depth of that pixel
   (camera z, the same value as the dense map), kept when the pixel hit a surface and its slant
   range is at most `max_range_m`. Sky gives no return.
-- Azimuth samples are spaced by `azimuth_step_deg` with a random phase per frame. The default step
-  is scaled with the focal length so that about 5-8 % of the pixels below the horizon get a return
-  at any image size (KITTI at full resolution is in the same range).
+- Azimuth samples are spaced by `azimuth_step_deg` with a random phase per frame. At the KITTI
+  focal length the default step is 0.215 deg (close to the real sensor at 10 Hz); it grows as
+  1 / (fx * fy) for smaller images, because the beams keep their angular spacing while the image
+  loses rows and columns, so that about 6-7 % of the pixels below the horizon get a return at any
+  image size, as in KITTI at full resolution.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import numpy as np
 from .render import RayGrid
 
 KITTI_FX = 721.5377
-# Azimuth step (deg) at the KITTI focal length that gives ~6-7 % coverage below the horizon.
-AZIMUTH_STEP_AT_KITTI_FX = 0.36
+# Azimuth step (deg) at the KITTI focal length that gives ~6.5 % coverage below the horizon.
+AZIMUTH_STEP_AT_KITTI_FX = 0.215
 
 
 @dataclass(frozen=True)
@@ -38,16 +40,16 @@ class LidarPattern:
     max_range_m: float = 120.0
 
 
-def kitti_like_pattern(fx: float, max_range_m: float = 120.0) -> LidarPattern:
-    """The 64-beam pattern with an azimuth step suited to focal length `fx` (pixels)."""
-    if not fx > 0:
-        raise ValueError(f"focal length must be positive, got {fx}")
+def kitti_like_pattern(fx: float, fy: float, max_range_m: float = 120.0) -> LidarPattern:
+    """The 64-beam pattern with an azimuth step suited to focal lengths `fx`, `fy` (pixels)."""
+    if not (fx > 0 and fy > 0):
+        raise ValueError(f"focal lengths must be positive, got fx={fx}, fy={fy}")
     upper = np.linspace(2.0, -8.33, 32)
     lower = np.linspace(-8.83, -24.33, 32)
     irregular = np.random.default_rng(64).uniform(-0.07, 0.07, 64)  # fixed per "sensor"
     elev = np.concatenate([upper, lower]) + irregular
     return LidarPattern(elevations_deg=elev,
-                        azimuth_step_deg=AZIMUTH_STEP_AT_KITTI_FX * KITTI_FX / fx,
+                        azimuth_step_deg=AZIMUTH_STEP_AT_KITTI_FX * KITTI_FX ** 2 / (fx * fy),
                         max_range_m=max_range_m)
 
 

@@ -60,7 +60,7 @@ class SynthStreet:
         self.sequence_length = int(sequence_length)
         self.options = options or SceneOptions()
         self.noise_sigma = float(noise_sigma)
-        self.lidar = lidar or kitti_like_pattern(self.fx)
+        self.lidar = lidar or kitti_like_pattern(self.fx, self.fy)
         self.max_depth_m = MAX_DEPTH_M
         self._atlas = get_atlas()
         self._cache: dict[int, _Sequence] = {}
