@@ -4,7 +4,7 @@ The encoder is frozen and always in ``eval()``, so its features are a determinis
 of the frame. The cache stores, per frame, the main view's levels 0..3 and (optionally) the
 auxiliary view's levels 0..1 as float16, plus the ground truth the loss needs as uint16
 (metres * 256, the synth-street/KITTI PNG encoding: exact for those, <= 2 mm rounding for
-others) and ``fx`` / ``fb`` at the network size.
+others) ``fx`` at the network size and the stereo baseline.
 
 Modes: ``off`` (no cache: load and encode every batch), ``memory`` (numpy arrays in RAM) and
 ``disk`` (``.npy`` files memory-mapped from ``ROOT/<key>/``, default ROOT = ``DATA/.feature_
@@ -50,7 +50,7 @@ def cache_key(model: torch.nn.Module, frames: DepthFrames, fields: Sequence[str]
     cfg = getattr(model, "cfg", None) or getattr(model, "config", None)
     info = {
         "version": CACHE_VERSION,
-        "encoder": getattr(cfg, "encoder", type(model.encoder).__name__),
+        "encoder": _plain(getattr(cfg, "encoder", type(model.encoder).__name__)),
         "encoder_weights": encoder_digest(model),
         "input_size": list(frames.input_size),
         "meta": frames.meta,
@@ -60,6 +60,10 @@ def cache_key(model: torch.nn.Module, frames: DepthFrames, fields: Sequence[str]
     }
     blob = json.dumps(info, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def _plain(obj: Any) -> Any:
+    return obj.to_dict() if hasattr(obj, "to_dict") else obj
 
 
 class FeatureCache:
@@ -133,7 +137,7 @@ class FeatureCache:
                     d = batch[name].numpy() * DEPTH_SCALE
                     values[name] = np.clip(np.rint(d), 0, 65535).astype(np.uint16)
             values["fx"] = batch["fx"].numpy().astype(np.float64)
-            values["fb"] = batch["fb"].numpy().astype(np.float64)
+            values["baseline"] = batch["baseline"].numpy().astype(np.float64)
             for name, v in values.items():
                 if name not in arrays:
                     shape = (n, *v.shape[1:])
@@ -174,7 +178,8 @@ class FeatureCache:
         """Features and targets of frames ``indices``.
 
         Returns ``main`` (4 float32 tensors), ``aux`` (2 tensors, only when ``aux``), the stored
-        targets ``lidar`` / ``depth`` as (B, 1, h, w) float32 metres, and ``fx``, ``fb`` (B,).
+        targets ``lidar`` / ``depth`` as (B, 1, h, w) float32 metres, and ``fx``, ``baseline``
+        (B,).
         """
         if aux and "aux" not in self.fields:
             raise ValueError("this cache was built without the auxiliary view")
@@ -185,7 +190,7 @@ class FeatureCache:
             "main": [torch.from_numpy(np.asarray(self.arrays[f"main{lvl}"][idx])).float()
                      for lvl in range(MAIN_LEVELS)],
             "fx": torch.from_numpy(self.arrays["fx"][idx]).float(),
-            "fb": torch.from_numpy(self.arrays["fb"][idx]).float(),
+            "baseline": torch.from_numpy(self.arrays["baseline"][idx]).float(),
         }
         if aux:
             out["aux"] = [torch.from_numpy(np.asarray(self.arrays[f"aux{lvl}"][idx])).float()
@@ -199,7 +204,8 @@ class FeatureCache:
     def _live(self, indices: Sequence[int], aux: bool) -> dict[str, Any]:
         batch = collate([self.frames[int(i)] for i in indices])
         feats = self.encode(batch, aux)
-        out: dict[str, Any] = {"main": feats["main"], "fx": batch["fx"], "fb": batch["fb"]}
+        out: dict[str, Any] = {"main": feats["main"], "fx": batch["fx"],
+                               "baseline": batch["baseline"]}
         if aux:
             out["aux"] = feats["aux"]
         for name in ("lidar", "depth"):

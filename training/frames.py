@@ -7,9 +7,11 @@ own size (the loss and validation compare at that size: the model decodes to ``o
     aux    (3, H, W) float32 RGB in [0, 1]      rectified right view (only with ``aux=True``)
     lidar  (1, h, w) float32 metres, 0 = none   sparse ground truth (the training target)
     depth  (1, h, w) float32 metres, 0 = none   dense ground truth (validation)
-    fx     float  focal length in pixels at the network input size (fx * W / w)
-    fb     float  fx * baseline (pixels * metres) at the input size, for AV-LFE
-    index  int
+    fx        float  focal length in pixels at the network input size (fx * W / w)
+    baseline  float  stereo baseline B in metres
+    fb        float  fx * B at the input size (disparity in input pixels = fb / depth). The
+                     network itself takes ``canonical_focal * B`` (``model.focal.stereo_fb``).
+    index     int
 
 No augmentation: the encoder is frozen and its features are cached per frame (so an image
 must be fed exactly as cached), and a horizontal flip would swap the left/right geometry of a
@@ -111,6 +113,7 @@ class DepthFrames(torch.utils.data.Dataset):
             "lidar": self._depth(item["lidar"], (h0, w0), "lidar"),
             "depth": self._depth(item["depth"], (h0, w0), "depth"),
             "fx": fx,
+            "baseline": float(item["baseline_m"]),
             "fb": fx * float(item["baseline_m"]),
             "index": int(item.get("index", self.indices[i])),
         }

@@ -224,7 +224,8 @@ class _Run:
             for start in range(0, n, self.cfg.batch_size):
                 idx = list(range(start, min(start + self.cfg.batch_size, n)))
                 b = cache.batch(idx, aux=mode == "stereo")
-                pred = _decode(model, b, mode == "stereo", None, b["depth"].shape[-2:])
+                pred = _decode(model, b, mode == "stereo", None, b["depth"].shape[-2:],
+                               self.canonical)
                 pred = self.metric_depth(pred, b["fx"])
                 for i in range(len(idx)):
                     acc.update(pred[i, 0].numpy(), b["depth"][i, 0].numpy())
@@ -239,13 +240,13 @@ def _keep_encoder_eval(model: torch.nn.Module) -> None:
 
 
 def _decode(model: torch.nn.Module, b: dict[str, Any], aux: bool, steps: int | None,
-            out_size: Any) -> torch.Tensor:
+            out_size: Any, canonical: float) -> torch.Tensor:
     kwargs: dict[str, Any] = {"out_size": tuple(int(s) for s in out_size)}
     if steps is not None:
         kwargs["steps"] = steps
     if aux:
         kwargs["aux_feats"] = b["aux"]
-        kwargs["fb"] = b["fb"]
+        kwargs["fb"] = canonical * b["baseline"]  # model.focal.stereo_fb, per frame
     return model.decode(b["main"], **kwargs)
 
 
@@ -320,7 +321,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
         torch.manual_seed(step_seed(cfg.seed, stage, step))
         aux = stage == 2 and uses_aux(step, aux_prob)
         b = cache.batch(batch_indices(n, cfg.batch_size, cfg.seed, stage, step), aux=aux)
-        pred = _decode(model, b, aux, steps_T, b["lidar"].shape[-2:])
+        pred = _decode(model, b, aux, steps_T, b["lidar"].shape[-2:], run.canonical)
         loss = silog_loss(run.metric_depth(pred, b["fx"]), b["lidar"],
                           min_depth=cfg.data.min_depth, max_depth=cfg.data.max_depth)
         if not torch.isfinite(loss):
