@@ -27,13 +27,13 @@ def _image(h: int = 200, w: int = 600, seed: int = 0) -> np.ndarray:
 
 def test_preprocess_shapes_range_and_focal() -> None:
     img, aux = _image(), _image(seed=1)
-    prep = preprocess(img, NET, INTR, aux=aux, baseline_m=0.5)
+    prep = preprocess(img, NET, INTR, aux=aux, baseline_m=0.5, canonical_focal=371.5)
     assert prep.image.shape == (1, 3, *NET) and prep.image.dtype == np.float32
     assert prep.aux is not None and prep.aux.shape == prep.image.shape
     assert prep.image.min() >= 0.0 and prep.image.max() <= 1.0
     assert prep.f_net == pytest.approx(500.0 * 192 / 600)
     assert prep.fb is not None and prep.fb.shape == (1,) and prep.fb.dtype == np.float32
-    assert prep.fb[0] == pytest.approx(prep.f_net * 0.5)
+    assert prep.fb[0] == pytest.approx(371.5 * 0.5)  # canonical focal x baseline
     # channel order is kept (RGB in, RGB out) and values are x / 255 of the resized image
     flat = np.full((200, 600, 3), (10, 128, 250), np.uint8)
     p = preprocess(flat, NET, INTR)
@@ -86,7 +86,8 @@ def test_postprocess_rescales_upsamples_and_marks_invalid() -> None:
 def test_bad_input_is_a_clear_value_error(kwargs: dict, message: str) -> None:
     args = {"image": _image(), "intrinsics": INTR, "aux": None, "baseline_m": None, **kwargs}
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        preprocess(args["image"], NET, args["intrinsics"], args["aux"], args["baseline_m"])
+        preprocess(args["image"], NET, args["intrinsics"], args["aux"], args["baseline_m"],
+                   canonical_focal=300.0)
 
 
 def test_bad_output_resolution_and_config() -> None:

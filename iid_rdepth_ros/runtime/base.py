@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -90,7 +91,10 @@ class Runner(ABC):
         """
         if intrinsics is None:
             raise ValueError("intrinsics are required (focal length sets the metric scale)")
-        prepared = preprocess(image, self.network_hw, intrinsics, aux, baseline_m)
+        if not self._loaded:
+            raise RunnerError(f"{self.name} runner: call load() before infer()")
+        prepared = preprocess(image, self.network_hw, intrinsics, aux, baseline_m,
+                              self.canonical_focal)
         depth = self.infer_network(prepared)
         assert self.canonical_focal is not None
         return postprocess(
@@ -99,11 +103,14 @@ class Runner(ABC):
         )
 
     def infer_network(self, prepared: NetworkInput) -> np.ndarray:
-        """Run only the network on prepared tensors; ``(h, w) float32`` at the canonical focal."""
+        """Run only the network on prepared tensors; ``(h, w) float32`` at the canonical focal.
+
+        A model without a stereo path (``has_stereo`` False) runs mono and ignores ``aux``.
+        """
         if not self._loaded:
             raise RunnerError(f"{self.name} runner: call load() before infer()")
-        if prepared.stereo and not self.has_stereo:
-            raise RunnerError(f"{self.name} runner was loaded without a stereo graph")
+        if prepared.stereo and not self.has_stereo:  # e.g. a baseline model: no AV-LFE
+            prepared = replace(prepared, aux=None, fb=None)
         with self._lock:
             start = time.perf_counter()
             depth = self._forward(prepared)

@@ -3,7 +3,9 @@
 Kept here once so torch, onnxruntime and TensorRT produce the same depth from the same network
 output. Conventions are those of docs/interfaces.md: images ``(H, W, 3) uint8`` RGB in, network
 tensors ``(1, 3, h, w) float32`` in ``[0, 1]``, network depth at the canonical focal, rescaled
-here by ``f_net / canonical_focal`` with ``f_net = fx * w / W``.
+here by ``f_net / canonical_focal`` with ``f_net = fx * w / W``. The stereo input is
+``fb = canonical_focal * baseline`` (``model.focal.stereo_fb``): the network matches in its own
+canonical-depth space, where the disparity of canonical depth ``Z_c`` is ``f_c * B / Z_c``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class NetworkInput:
 
     image: np.ndarray  # (1, 3, h, w) float32 in [0, 1]
     aux: np.ndarray | None  # same shape, or None for mono
-    fb: np.ndarray | None  # (1,) float32, f_net * baseline (pixels * metres), stereo only
+    fb: np.ndarray | None  # (1,) float32, canonical_focal * baseline (pixels * m), stereo only
     f_net: float  # focal length in pixels at the network size
     input_hw: tuple[int, int]  # (H, W) of the camera image
     network_hw: tuple[int, int]  # (h, w)
@@ -72,14 +74,23 @@ def _to_tensor(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(chw)
 
 
+def stereo_fb(canonical_focal: float, baseline_m: float) -> float:
+    """The network's stereo input: canonical focal (pixels) x baseline (metres)."""
+    return float(canonical_focal) * float(baseline_m)
+
+
 def preprocess(
     image: np.ndarray,
     network_hw: tuple[int, int],
     intrinsics: Intrinsics,
     aux: np.ndarray | None = None,
     baseline_m: float | None = None,
+    canonical_focal: float | None = None,
 ) -> NetworkInput:
-    """Validate the inputs and build the network tensors (see module docstring)."""
+    """Validate the inputs and build the network tensors (see module docstring).
+
+    ``canonical_focal`` (the model's) is needed with ``aux`` to form ``fb``.
+    """
     validate_image(image, "image")
     if not isinstance(intrinsics, Intrinsics):
         raise ValueError(f"intrinsics must be an Intrinsics, got {type(intrinsics).__name__}")
@@ -99,8 +110,10 @@ def preprocess(
             raise ValueError("baseline_m is required with an aux image (metres, > 0)")
         if not math.isfinite(float(baseline_m)) or float(baseline_m) <= 0:
             raise ValueError(f"baseline_m must be a finite number > 0, got {baseline_m!r}")
+        if canonical_focal is None or not canonical_focal > 0:
+            raise ValueError("canonical_focal (> 0) is required to form fb for stereo")
         aux_tensor = _to_tensor(aux, network_hw)
-        fb = np.array([f_net * float(baseline_m)], dtype=np.float32)
+        fb = np.array([stereo_fb(canonical_focal, baseline_m)], dtype=np.float32)
     return NetworkInput(
         image=_to_tensor(image, network_hw), aux=aux_tensor, fb=fb, f_net=f_net,
         input_hw=(height, width), network_hw=tuple(network_hw),
