@@ -1,0 +1,171 @@
+"""Launch files, parameter YAML and rviz config against the node's declared parameters."""
+
+from __future__ import annotations
+
+import os
+import py_compile
+import runpy
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("rclpy")
+
+import rclpy  # noqa: E402
+from rcl_interfaces.msg import ParameterType  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+
+from iid_rdepth_ros.ros.node import DepthNode  # noqa: E402
+from iid_rdepth_ros.ros.params import DYNAMIC, PARAMS  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = ("depth.launch.py", "stereo.launch.py")
+YAML_FILES = ("iid_rdepth.yaml", "stereo.yaml")
+DOMAIN_ID = 46
+#: parameters every rclpy node declares by itself
+RCLPY_OWN = {"use_sim_time", "start_type_description_service"}
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[DepthNode]:
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID)
+    depth_node = DepthNode(context=context)
+    try:
+        yield depth_node
+    finally:
+        depth_node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def _yaml_params(name: str) -> dict:
+    data = yaml.safe_load((REPO / "config" / name).read_text())
+    return data["/**"]["ros__parameters"]
+
+
+@pytest.mark.parametrize("name", YAML_FILES)
+def test_yaml_keys_equal_declared_parameters(node: DepthNode, name: str) -> None:
+    declared = set(node._parameters) - RCLPY_OWN
+    assert declared == {p.name for p in PARAMS}
+    params = _yaml_params(name)
+    assert set(params) == declared
+    for spec in PARAMS:  # same types as the declarations (rclpy would refuse others)
+        value = params[spec.name]
+        assert type(value) is type(spec.default), (name, spec.name, value)
+
+
+def test_default_yaml_holds_the_node_defaults(node: DepthNode) -> None:
+    params = _yaml_params("iid_rdepth.yaml")
+    for spec in PARAMS:
+        assert node.get_parameter(spec.name).value == spec.default == params[spec.name]
+    assert node.get_parameter("backend").value == "auto"
+
+
+def test_descriptors_ranges_and_unconfigured_changes(node: DepthNode) -> None:
+    described = {d.name: d for d in node.describe_parameters([p.name for p in PARAMS])}
+    assert described["points_stride"].integer_range[0].from_value == 1
+    assert described["input_width"].integer_range[0].step == 32
+    assert described["max_depth"].floating_point_range[0].to_value == 1000.0
+    assert described["sync_tolerance"].type == ParameterType.PARAMETER_DOUBLE
+    assert "read-only after configure" in described["backend"].description
+    assert "read-only" not in described["colormap"].description
+    assert {"min_depth", "max_depth", "colormap", "points_stride", "publish_points",
+            "publish_colorized", "points_color"} == DYNAMIC
+    # unconfigured: fixed parameters may change; ranges and choices are enforced
+    ok = node.set_parameters([Parameter("backend", value="torch")])[0]
+    assert ok.successful
+    assert not node.set_parameters([Parameter("backend", value="cuda")])[0].successful
+    assert not node.set_parameters([Parameter("input_width", value=100)])[0].successful
+    result = node.set_parameters([Parameter("max_depth", value=0.2)])[0]
+    assert not result.successful and "min_depth must be < max_depth" in result.reason
+    assert node.set_parameters([Parameter("backend", value="auto")])[0].successful
+
+
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_launch_files_compile_and_name_shipped_configs(name: str) -> None:
+    path = REPO / "launch" / name
+    py_compile.compile(str(path), doraise=True)
+    text = path.read_text()
+    for ref in ("iid_rdepth.rviz", "iid_rdepth_node", '"rviz"', '"namespace"',
+                '"params_file"', '"backend"'):
+        assert ref in text, ref
+    config = "stereo.yaml" if name.startswith("stereo") else "iid_rdepth.yaml"
+    assert f'"{config}"' in text and (REPO / "config" / config).is_file()
+
+
+def test_rviz_config_displays_and_qos() -> None:
+    rviz = yaml.safe_load((REPO / "config" / "iid_rdepth.rviz").read_text())
+    displays = {d["Topic"]["Value"]: d for d in rviz["Visualization Manager"]["Displays"]}
+    assert displays["depth/image"]["Class"] == "rviz_default_plugins/Image"
+    assert displays["depth/colorized"]["Class"] == "rviz_default_plugins/Image"
+    assert displays["points"]["Class"] == "rviz_default_plugins/PointCloud2"
+    assert displays["points"]["Color Transformer"] == "RGB8"
+    for display in displays.values():  # matches output_qos: reliable (keep last 5)
+        assert display["Topic"]["Reliability Policy"] == "Reliable"
+        assert display["Topic"]["Durability Policy"] == "Volatile"
+
+
+# -- with the real launch / launch_ros (not installable from PyPI: skipped where absent) ------
+
+
+@pytest.fixture()
+def share_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An ament prefix where FindPackageShare('iid_rdepth_ros') finds this source tree."""
+    index = tmp_path / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    (index / "iid_rdepth_ros").write_text("")
+    share = tmp_path / "share" / "iid_rdepth_ros"
+    share.mkdir()
+    for sub in ("config", "launch"):
+        os.symlink(REPO / sub, share / sub)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_launch_description_builds_node_and_rviz(name: str, share_prefix: Path) -> None:
+    pytest.importorskip("launch")
+    pytest.importorskip("launch_ros")
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.launch_context import LaunchContext
+    from launch_ros.actions import LifecycleNode, Node
+
+    description = runpy.run_path(str(REPO / "launch" / name))["generate_launch_description"]()
+    args = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
+    arg_names = {a.name for a in args}
+    assert {"namespace", "params_file", "backend", "model_path", "image", "camera_info",
+            "rviz", "rviz_config", "fixed_frame"} <= arg_names
+    stereo = name.startswith("stereo")
+    assert ({"aux_image", "aux_camera_info"} <= arg_names) == stereo
+
+    context = LaunchContext()
+    for arg in args:
+        arg.execute(context)
+    context.launch_configurations.update(
+        {"namespace": "robot", "backend": "torch", "image": "/cam/left/image_rect",
+         "rviz": "true"})
+    opaque = next(e for e in description.entities if isinstance(e, OpaqueFunction))
+    actions = opaque.execute(context)
+    node = next(a for a in actions if isinstance(a, LifecycleNode))
+    rviz = next(a for a in actions if isinstance(a, Node) and not isinstance(a, LifecycleNode))
+    assert node.node_package == "iid_rdepth_ros" and node.node_executable == "iid_rdepth_node"
+    node._perform_substitutions(context)
+    assert node.node_name == "/robot/iid_rdepth"
+    remaps = dict(node.expanded_remapping_rules)
+    assert remaps["image"] == "/cam/left/image_rect" and remaps["camera_info"] == "camera_info"
+    assert ("aux/image" in remaps) == stereo
+    expected_yaml = "stereo.yaml" if stereo else "iid_rdepth.yaml"
+    # cmd[0] locates the installed executable; the rest are its arguments (the ROS-specific
+    # ones filled in as Node.execute does)
+    context.extend_locals({"ros_specific_arguments": {"ns": "__ns:=/robot",
+                                                      "name": "__node:=iid_rdepth"}})
+    cmd = " ".join(" ".join(s.perform(context) for s in part) for part in node.cmd[1:])
+    assert expected_yaml in cmd and "--params-file" in cmd
+    assert rviz.node_executable == "rviz2"
+    assert rviz.condition.evaluate(context)
+    rviz_cmd = " ".join(" ".join(s.perform(context) for s in part) for part in rviz.cmd[1:])
+    assert "iid_rdepth.rviz" in rviz_cmd and "-f camera_optical_frame" in rviz_cmd
+    context.launch_configurations["rviz"] = "false"
+    assert not rviz.condition.evaluate(context)
