@@ -1,0 +1,160 @@
+"""AV-LFE / AVE-FM: auxiliary-view enhancement of the low-level skip features (levels 0/1).
+
+ALIGN (per enhanced level, stride ``s``): a small trainable matching projection is applied to
+both views' features and L2-normalised. For ``D`` depth candidates ``Z_k`` spaced uniformly in
+inverse depth over [near_depth, far_depth] the candidate disparities are
+``d_k = fb / Z_k / s`` pixels of the level (the right view sees a point at ``x - d``). One
+``grid_sample`` builds the cosine cost volume ``C_k(x) = <m(x), a(x - d_k)>``; a learned
+temperature and a softmax over ``k`` give the matching distribution ``p_k``; the soft-argmin
+disparity ``sum_k p_k d_k`` plus a bounded learned local offset gives the disparity used to
+warp the auxiliary features (``grid_sample``: bilinear, zeros padding, align_corners False,
+which ONNX opset 16+ and TensorRT parse).
+
+FUSE: ``out = f + sigmoid(gate) * delta`` with ``(delta, gate)`` predicted from
+``[f, warped aux features, p (the cost volume), max_k p (confidence), sum_k p_k / Z_k * near
+(normalised inverse depth)]``. The stereo evidence is an input of the fusion, so it can
+reach the depth. The output convolution starts at zero, so a new module is the identity even
+with an auxiliary view. Without an auxiliary view the module returns its input tensor itself.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import AVLFEConfig
+from .layers import conv1x1, conv3x3, conv_relu, zero_init
+
+
+class Alignment(NamedTuple):
+    """What ALIGN found for one level (tensors at the level's resolution)."""
+
+    probs: Tensor  # (B, D, h, w) matching distribution over the candidates
+    confidence: Tensor  # (B, 1, h, w) max_k p_k
+    inverse_depth: Tensor  # (B, 1, h, w) soft-argmin inverse depth * near_depth, in (0, 1]
+    disparity: Tensor  # (B, 1, h, w) soft-argmin + offset, pixels of the level
+    warped: Tensor  # (B, C, h, w) auxiliary features warped to the main view
+
+
+def _pixel_to_grid(coord: Tensor, size: int) -> Tensor:
+    """Pixel index -> grid_sample coordinate for align_corners=False."""
+    return (2.0 * coord + 1.0) / size - 1.0
+
+
+def as_fb(fb: Tensor | float, like: Tensor) -> Tensor:
+    """``fb`` as a (B or 1, 1, 1, 1) tensor matching ``like``'s dtype and device."""
+    fb_t = torch.as_tensor(fb, dtype=like.dtype, device=like.device).reshape(-1, 1, 1, 1)
+    if fb_t.shape[0] not in (1, like.shape[0]):
+        raise ValueError(f"fb has {fb_t.shape[0]} values for a batch of {like.shape[0]}")
+    return fb_t
+
+
+class AuxViewEnhancer(nn.Module):
+    """ALIGN + FUSE for one encoder level."""
+
+    def __init__(self, channels: int, stride: int, cfg: AVLFEConfig, far_depth: float) -> None:
+        super().__init__()
+        self.stride = stride
+        self.near_depth = float(cfg.near_depth)
+        self.max_offset = float(cfg.max_offset)
+        cm, hidden, d = cfg.match_channels, cfg.hidden, cfg.candidates
+        inverse = torch.linspace(1.0 / far_depth, 1.0 / cfg.near_depth, d)
+        self.register_buffer("inverse_depths", inverse, persistent=False)
+        self.match = nn.Sequential(conv3x3(channels, 2 * cm), nn.ReLU(inplace=True),
+                                   conv1x1(2 * cm, cm))
+        self.log_temperature = nn.Parameter(torch.tensor(float(cfg.temperature)).log())
+        self.offset = nn.Sequential(conv1x1(d + 2, hidden // 2), nn.ReLU(inplace=True),
+                                    zero_init(conv3x3(hidden // 2, 1)))
+        self.fuse = nn.Sequential(conv1x1(2 * channels + d + 2, hidden), nn.ReLU(inplace=True),
+                                  conv_relu(hidden, hidden, kernel=3))
+        self.out = zero_init(conv3x3(hidden, 2 * channels))
+
+    def candidate_disparities(self, fb: Tensor) -> Tensor:
+        """(B or 1, D, 1, 1) candidate disparities in pixels of this level."""
+        return fb.reshape(-1, 1, 1, 1) * self.inverse_depths.reshape(1, -1, 1, 1) / self.stride
+
+    def _embed(self, x: Tensor) -> Tensor:
+        return F.normalize(self.match(x), dim=1, eps=1e-6)
+
+    def cost_volume(self, feat: Tensor, aux: Tensor, fb: Tensor) -> Tensor:
+        """(B, D, h, w) cosine similarity of main and candidate-shifted auxiliary embeddings."""
+        b, _, h, w = feat.shape
+        d = self.inverse_depths.shape[0]
+        main, other = self._embed(feat), self._embed(aux)
+        # grid rows are (candidate, row): the sampled volume is (B, Cm, D, h, w), so the
+        # product with the main embedding broadcasts over a leading dim (fast, no permute)
+        disp = self.candidate_disparities(fb)  # (B|1, D, 1, 1)
+        xs = torch.arange(w, dtype=feat.dtype, device=feat.device).reshape(1, 1, 1, w)
+        ys = torch.arange(h, dtype=feat.dtype, device=feat.device).reshape(1, 1, h, 1)
+        gx = _pixel_to_grid(xs - disp, w).expand(b, d, h, w)
+        gy = _pixel_to_grid(ys, h).expand(b, d, h, w)
+        grid = torch.stack([gx, gy], dim=-1).reshape(b, d * h, w, 2)
+        shifted = F.grid_sample(other, grid, mode="bilinear", padding_mode="zeros",
+                                align_corners=False)
+        return (main.unsqueeze(2) * shifted.reshape(b, -1, d, h, w)).sum(dim=1)
+
+    def warp(self, aux: Tensor, disparity: Tensor) -> Tensor:
+        """Sample ``aux`` at ``x - disparity`` (B, 1, h, w) -> features in the main view."""
+        b, _, h, w = aux.shape
+        xs = torch.arange(w, dtype=aux.dtype, device=aux.device).reshape(1, 1, 1, w)
+        ys = torch.arange(h, dtype=aux.dtype, device=aux.device).reshape(1, 1, h, 1)
+        gx = _pixel_to_grid(xs - disparity, w)
+        gy = _pixel_to_grid(ys, h).expand(b, 1, h, w)
+        grid = torch.cat([gx, gy], dim=1).permute(0, 2, 3, 1)
+        return F.grid_sample(aux, grid, mode="bilinear", padding_mode="zeros",
+                             align_corners=False)
+
+    def align(self, feat: Tensor, aux: Tensor, fb: Tensor | float) -> Alignment:
+        """Match, soft-argmin, refine with the learned offset and warp ``aux``."""
+        if aux.shape != feat.shape:
+            raise ValueError(f"auxiliary features {tuple(aux.shape)} differ from main "
+                             f"{tuple(feat.shape)}")
+        fb_t = as_fb(fb, feat)
+        probs = torch.softmax(self.cost_volume(feat, aux, fb_t) * self.log_temperature.exp(),
+                              dim=1)
+        confidence = probs.amax(dim=1, keepdim=True)
+        inverse = self.inverse_depths.reshape(1, -1, 1, 1)
+        inverse_depth = (probs * inverse).sum(dim=1, keepdim=True) * self.near_depth
+        disparity = (probs * self.candidate_disparities(fb_t)).sum(dim=1, keepdim=True)
+        evidence = torch.cat([probs, confidence, inverse_depth], dim=1)
+        disparity = disparity + self.max_offset * torch.tanh(self.offset(evidence))
+        return Alignment(probs, confidence, inverse_depth, disparity, self.warp(aux, disparity))
+
+    def forward(self, feat: Tensor, aux: Tensor | None = None,
+                fb: Tensor | float | None = None) -> Tensor:
+        if aux is None:
+            return feat
+        if fb is None:
+            raise ValueError("an auxiliary view needs fb (focal x baseline, pixels*metres)")
+        al = self.align(feat, aux, fb)
+        hidden = self.fuse(torch.cat([feat, al.warped, al.probs, al.confidence,
+                                      al.inverse_depth], dim=1))
+        delta, gate = self.out(hidden).chunk(2, dim=1)
+        return feat + torch.sigmoid(gate) * delta
+
+
+class AVLFE(nn.Module):
+    """AV-LFE on the configured levels; ``forward`` is the identity without an auxiliary view."""
+
+    def __init__(self, channels: tuple[int, ...], cfg: AVLFEConfig, far_depth: float) -> None:
+        super().__init__()
+        self.levels = tuple(sorted(cfg.levels))
+        self.enhancers = nn.ModuleDict({
+            str(level): AuxViewEnhancer(channels[level], 4 * 2 ** level, cfg, far_depth)
+            for level in self.levels})
+
+    def forward(self, feats: list[Tensor], aux_feats: list[Tensor] | None = None,
+                fb: Tensor | float | None = None) -> list[Tensor]:
+        """Enhanced levels 0/1 (same tensors returned when ``aux_feats`` is None)."""
+        if aux_feats is None:
+            return feats
+        out = list(feats)
+        for level in self.levels:
+            if level >= len(aux_feats):
+                raise ValueError(f"AV-LFE needs auxiliary level {level}; got {len(aux_feats)} "
+                                 f"level(s) (encode the auxiliary view with levels=2)")
+            out[level] = self.enhancers[str(level)](feats[level], aux_feats[level], fb)
+        return out

