@@ -136,3 +136,22 @@ def test_right_view_warps_onto_left_with_true_disparity(seed, index):
         assert err_wrong > 2.0 * err
     # Without the shift there is nothing to warp: identical views would mean no stereo.
     assert np.abs(f["left"].astype(int) - f["right"]).mean() > 3.0
+
+
+def test_sensor_noise_is_optional_and_leaves_geometry_alone():
+    clean = SynthStreet(4, height=64, width=160).frame(1)
+    noisy_street = SynthStreet(4, height=64, width=160, noise_sigma=2.0)
+    noisy = noisy_street.frame(1)
+    diff = noisy["left"].astype(float) - clean["left"]
+    assert 1.0 < diff.std() < 3.0
+    assert np.array_equal(noisy["depth"], clean["depth"])
+    assert np.array_equal(noisy["left"], noisy_street.frame(1)["left"])  # still deterministic
+
+
+@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"seed": 1.5}, {"seed": 1, "sequence_length": 0},
+                                    {"seed": 1, "noise_sigma": -1.0}])
+def test_street_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        SynthStreet(**kwargs)
+    with pytest.raises(ValueError):
+        SynthStreet(1, height=32, width=64).frame(-1)

@@ -136,18 +136,19 @@ def _visible_faces(boxes: np.ndarray, origin: np.ndarray):
     return items
 
 
-_BATCH_AREA = 3000  # bounding rectangles smaller than this (pixels) are cast in one batch
+_BATCH_AREA = 800  # bounding rectangles smaller than this (pixels) are cast in one batch
 
 
 def _rect_pixels(bounds: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat pixel indices covered by rectangles (u0, u1, v0, v1) and the rectangle of each."""
-    w = bounds[:, 1] - bounds[:, 0] + 1
-    sizes = w * (bounds[:, 3] - bounds[:, 2] + 1)
-    owner = np.repeat(np.arange(len(bounds)), sizes)
-    k = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    rw = w[owner]
-    pix = (bounds[owner, 2] + k // rw) * width + bounds[owner, 0] + k % rw
-    return pix, owner
+    heights = bounds[:, 3] - bounds[:, 2] + 1
+    widths = bounds[:, 1] - bounds[:, 0] + 1
+    row_owner = np.repeat(np.arange(len(bounds)), heights)
+    local_row = np.arange(len(row_owner)) - np.repeat(np.cumsum(heights) - heights, heights)
+    row_start = (bounds[row_owner, 2] + local_row) * width + bounds[row_owner, 0]
+    rw = widths[row_owner]
+    offset = np.arange(int(rw.sum())) - np.repeat(np.cumsum(rw) - rw, rw)
+    return np.repeat(row_start, rw) + offset, np.repeat(row_owner, rw)
 
 
 class _ZBuffer:
@@ -182,49 +183,41 @@ def _faces(zb: _ZBuffer, scene: Scene, rays: RayGrid, o: np.ndarray) -> None:
     """All camera-facing box faces: large ones rectangle by rectangle, small ones batched."""
     boxes = scene.boxes
     o32 = o.astype(np.float32)
-    batch = []
     for idx, axis, side, planes, corners in _visible_faces(boxes, o):
         a1, a2 = [a for a in range(3) if a != axis]
         bounds = _project_bounds(rays, o, corners, _QUAD_EDGES)
         code = 1 + 2 * axis + side
         inview = bounds[:, 0] <= bounds[:, 1]
         area = (bounds[:, 1] - bounds[:, 0] + 1) * (bounds[:, 3] - bounds[:, 2] + 1)
+        offset = (planes - o[axis]).astype(np.float32)
+        lims = boxes[idx][:, [2 * a1, 2 * a1 + 1, 2 * a2, 2 * a2 + 1]].astype(np.float32)
         for j in np.nonzero(inview & (area >= _BATCH_AREA))[0]:
             u0, u1, v0, v1 = bounds[j]
             sl = (slice(v0, v1 + 1), slice(u0, u1 + 1))
-            bi = idx[j]
-            t = rays.inv[axis][sl] * np.float32(planes[j] - o[axis])
+            t = rays.inv[axis][sl] * offset[j]
             p1 = t * rays.d[a1][sl]
             p1 += o32[a1]
             p2 = t * rays.d[a2][sl]
             p2 += o32[a2]
-            lo1, hi1, lo2, hi2 = (float(boxes[bi, 2 * a1]), float(boxes[bi, 2 * a1 + 1]),
-                                  float(boxes[bi, 2 * a2]), float(boxes[bi, 2 * a2 + 1]))
+            lo1, hi1, lo2, hi2 = lims[j]
             ok = (t > NEAR) & (p1 >= lo1) & (p1 <= hi1) & (p2 >= lo2) & (p2 <= hi2)
-            zb.write_rect(bounds[j], t, ok, 2 + int(bi), code)
+            zb.write_rect(bounds[j], t, ok, 2 + int(idx[j]), code)
         sel = np.nonzero(inview & (area < _BATCH_AREA))[0]
-        if len(sel):
-            bi = idx[sel]
-            batch.append((bounds[sel], np.full(len(sel), axis), planes[sel],
-                          boxes[bi][:, [2 * a1, 2 * a1 + 1, 2 * a2, 2 * a2 + 1]],
-                          np.full((len(sel), 2), (a1, a2)), 2 + bi, np.full(len(sel), code)))
-    if not batch:
-        return
-    bounds, axis, plane, lims, others, ids, codes = (np.concatenate(c) for c in zip(*batch,
-                                                                                   strict=True))
-    pix, f = _rect_pixels(bounds, rays.width)
-    d = np.stack([c.reshape(-1) for c in rays.d])
-    inv = np.stack([c.reshape(-1) for c in rays.inv])
-    ax = axis[f]
-    t = inv[ax, pix] * (plane - o[axis]).astype(np.float32)[f]
-    a1, a2 = others[f, 0], others[f, 1]
-    p1 = o32[a1] + t * d[a1, pix]
-    p2 = o32[a2] + t * d[a2, pix]
-    lim = lims.astype(np.float32)[f]
-    ok = ((t > NEAR) & (p1 >= lim[:, 0]) & (p1 <= lim[:, 1]) & (p2 >= lim[:, 2])
-          & (p2 <= lim[:, 3]))
-    ok &= t < zb.depth.reshape(-1)[pix]
-    zb.write_pixels(pix[ok], t[ok], ids[f[ok]], codes[f[ok]].astype(np.uint8))
+        if len(sel) == 0:
+            continue
+        # Small faces (far away): every (pixel, face) candidate of the group in one go.
+        pix, f = _rect_pixels(bounds[sel], rays.width)
+        f = sel[f]
+        t = np.take(rays.inv[axis], pix) * np.take(offset, f)
+        p1 = np.take(rays.d[a1], pix) * t
+        p1 += o32[a1]
+        p2 = np.take(rays.d[a2], pix) * t
+        p2 += o32[a2]
+        ok = ((t > NEAR) & (p1 >= np.take(lims[:, 0], f)) & (p1 <= np.take(lims[:, 1], f))
+              & (p2 >= np.take(lims[:, 2], f)) & (p2 <= np.take(lims[:, 3], f)))
+        ok &= t < np.take(zb.depth, pix)
+        n_ok = int(ok.sum())
+        zb.write_pixels(pix[ok], t[ok], 2 + idx[f[ok]], np.full(n_ok, code, np.uint8))
 
 
 def _cylinders(zb: _ZBuffer, scene: Scene, rays: RayGrid, o: np.ndarray) -> None:

@@ -17,27 +17,26 @@ from .scene import FACADE, Scene
 from .textures import LEVELS, TILE, Atlas
 
 _INV_POW2 = np.array([2.0 ** -lv for lv in range(LEVELS)], np.float32)
-_HALF_TEXEL = np.array([0.5 * 2.0 ** lv for lv in range(LEVELS)], np.float32)  # level-0 units
 
 
 def _sample(atlas: Atlas, tile: np.ndarray, s: np.ndarray, t: np.ndarray,
             level: np.ndarray) -> np.ndarray:
     """Bilinear texture lookup: tile index, texel coordinates (level 0) and mip level per pixel.
 
-    Coordinates wrap every `TILE` level-0 texels; returns (H, W, 3) uint8.
+    Coordinates wrap every `TILE` level-0 texels; returns (H, W, 3) uint8. Texel centres sit at
+    +0.5, so the remap coordinate is `origin + u - 0.5`; the tile's wrap-around border supplies
+    the neighbour on both sides.
     """
     import cv2
 
     f = np.take(_INV_POW2, level)
-    half = np.take(_HALF_TEXEL, level)
     idx = tile * LEVELS + level
     period = np.float32(TILE)
     out = []
     for c, coord in enumerate((s, t)):
-        u = coord - half
-        u -= period * np.floor(u * np.float32(1 / TILE))  # wrap to [0, TILE)
+        u = coord - period * np.floor(coord * np.float32(1 / TILE))  # wrap to [0, TILE)
         u *= f  # level texels, in [0, TILE >> level)
-        u += np.take(atlas.origin[:, :, c].reshape(-1), idx)
+        u += np.take(atlas.origin[:, :, c].reshape(-1) - np.float32(0.5), idx)
         out.append(u.astype(np.float32, copy=False))
     return cv2.remap(atlas.image, out[0], out[1], cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
@@ -70,7 +69,7 @@ def _band(dist_inside: np.ndarray, footprint: np.ndarray) -> np.ndarray:
 
 
 def _windows(col: np.ndarray, px: np.ndarray, mat: np.ndarray, m, s: np.ndarray,
-             scale: np.ndarray, height: np.ndarray, fp: np.ndarray, tex8: np.ndarray) -> None:
+             scale: np.ndarray, height: np.ndarray, fp: np.ndarray) -> None:
     """Blend a grid of glass panes into facade pixels `px` (flat indices into `col` rows)."""
     win = m.window[mat]
     u = (s - m.offset[mat, 0]) / (scale * win[:, 0])  # along the facade, in window cells
@@ -81,9 +80,9 @@ def _windows(col: np.ndarray, px: np.ndarray, mat: np.ndarray, m, s: np.ndarray,
     fv = v - np.floor(v)
     b = 0.5 * (1 - win[:, 3])
     w = wu * _band(np.minimum(fv - b, 1 - b - fv) * win[:, 1], fp) * (v >= 1)
-    lum = tex8[px].mean(axis=1, keepdims=True) * np.float32(1 / 255)
-    glass = m.glass[mat] * (0.75 + 0.5 * lum)
     c = col[px]
+    lum = c.mean(axis=1, keepdims=True)  # tinted wall texture: some variation in the glass
+    glass = m.glass[mat] * (0.75 + 0.5 * lum)
     c += (glass - c) * w[:, None]
     col[px] = c
 
@@ -179,7 +178,7 @@ def shade(scene: Scene, atlas: Atlas, rays: RayGrid, origin: np.ndarray, hits: H
     fac = np.flatnonzero(np.take(m.kind, mat) == FACADE)
     if len(fac):
         _windows(col2, fac, np.take(mat, fac), m, np.take(s, fac), np.take(scale, fac),
-                 -np.take(y, fac), np.take(fp, fac), tex8.reshape(-1, 3))
+                 -np.take(y, fac), np.take(fp, fac))
 
     road_px = ground & (region == 0)
     if road_px.any():
@@ -195,7 +194,8 @@ def shade(scene: Scene, atlas: Atlas, rays: RayGrid, origin: np.ndarray, hits: H
     fog = (1 - np.exp(t * np.float32(-1 / lt.fog_m))) * np.float32(
         1 / (1 - np.exp(-max_depth / lt.fog_m)))
     col *= (shade_px * (1 - fog) * np.float32(255))[..., None]
-    col += fog[..., None] * (lt.horizon * 255).astype(np.float32)
+    for ch in range(3):
+        col[..., ch] += fog * np.float32(lt.horizon[ch] * 255)
     sky_px = np.flatnonzero(~hit)
     col2[sky_px] = sky.reshape(-1, 3)[sky_px]
     import cv2

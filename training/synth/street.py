@@ -35,7 +35,9 @@ def kitti_like_intrinsics(height: int, width: int) -> tuple[float, float, float,
 
 
 @dataclass(frozen=True)
-class _Sequence:
+class SequenceState:
+    """What frames of one sequence share: the street, the rays of its camera, its sky."""
+
     scene: Scene
     rays: RayGrid
     sky: np.ndarray
@@ -63,21 +65,21 @@ class SynthStreet:
         self.lidar = lidar or kitti_like_pattern(self.fx, self.fy)
         self.max_depth_m = MAX_DEPTH_M
         self._atlas = get_atlas()
-        self._cache: dict[int, _Sequence] = {}
+        self._cache: dict[int, SequenceState] = {}
 
     @property
     def k(self) -> np.ndarray:
         """3x3 intrinsic matrix of both (rectified) cameras."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def sequence(self, sequence: int) -> _Sequence:
+    def sequence(self, sequence: int) -> SequenceState:
         """Street layout, rays and sky of sequence number `sequence` (the last two cached)."""
         if sequence in self._cache:
             return self._cache[sequence]
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0, sequence)))
         scene = build_scene(rng, self._atlas, self.sequence_length, self.options)
         rays = make_rays(self.k, scene.camera.rotation(), self.height, self.width)
-        seq = _Sequence(scene=scene, rays=rays, sky=sky_image(scene, self._atlas, rays))
+        seq = SequenceState(scene=scene, rays=rays, sky=sky_image(scene, self._atlas, rays))
         if len(self._cache) >= 2:
             self._cache.pop(next(iter(self._cache)))
         self._cache[sequence] = seq

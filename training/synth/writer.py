@@ -36,10 +36,14 @@ def frame_name(index: int) -> str:
 
 
 def encode_depth(depth: np.ndarray) -> np.ndarray:
-    """Metres (0 / NaN / inf = none) to uint16 metres*256; values beyond 255.99 m are dropped."""
-    d = np.asarray(depth, np.float64)
-    q = np.rint(np.where(np.isfinite(d) & (d > 0), d, 0.0) * DEPTH_SCALE)
-    return np.where(q <= 65535, q, 0).astype(np.uint16)
+    """Metres (0 / NaN / inf = none) to uint16 metres*256; values beyond 255.99 m are dropped.
+
+    float32 is exact here: scaling by 256 only changes the exponent, and every value that fits
+    in 16 bits is an exactly representable integer.
+    """
+    q = np.rint(np.asarray(depth, np.float32) * np.float32(DEPTH_SCALE))
+    ok = (q > 0) & (q <= 65535)  # False for NaN
+    return np.where(ok, q, np.float32(0)).astype(np.uint16)
 
 
 def decode_depth(png: np.ndarray) -> np.ndarray:
