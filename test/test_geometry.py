@@ -1,5 +1,6 @@
 """Back-projection golden values, PLY round trip, fixed-range colormaps."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -119,16 +120,24 @@ def test_colorize_depth_fixed_range() -> None:
     assert lut.shape == (256, 3) and lut.dtype == np.uint8
     a = np.array([[1.0, 10.0, 80.0, 500.0, 0.0, np.nan]])
     b = np.array([[10.0, 10.0, 10.0, 10.0, 10.0, 10.0]])  # different content, same 10 m
-    ca, cb = colorize_depth(a), colorize_depth(b)
-    assert ca.shape == (1, 6, 3) and ca.dtype == np.uint8
-    np.testing.assert_array_equal(ca[0, 1], cb[0, 1])  # never normalised per frame
-    np.testing.assert_array_equal(ca[0, 0], lut[255])  # near end
-    np.testing.assert_array_equal(ca[0, 2], lut[0])  # far end
-    np.testing.assert_array_equal(ca[0, 3], lut[0])  # beyond: clipped
-    np.testing.assert_array_equal(ca[0, 4:], 0)  # invalid -> black
-    idx = round((1 / 10 - 1 / 80) / (1 - 1 / 80) * 255)  # inverse depth
-    np.testing.assert_array_equal(ca[0, 1], lut[idx])
-    np.testing.assert_array_equal(colorize_depth(a, order="bgr"), ca[..., ::-1])
+    for scale in ("log", "inverse", "linear"):
+        ca, cb = colorize_depth(a, scale=scale), colorize_depth(b, scale=scale)
+        assert ca.shape == (1, 6, 3) and ca.dtype == np.uint8
+        np.testing.assert_array_equal(ca[0, 1], cb[0, 1])  # never normalised per frame
+        np.testing.assert_array_equal(ca[0, 0], lut[255])  # near end
+        np.testing.assert_array_equal(ca[0, 2], lut[0])  # far end
+        np.testing.assert_array_equal(ca[0, 3], lut[0])  # beyond: clipped
+        np.testing.assert_array_equal(ca[0, 4:], 0)  # invalid -> black
+    expected = {
+        "log": math.log(80 / 10) / math.log(80 / 1),
+        "inverse": (1 / 10 - 1 / 80) / (1 - 1 / 80),
+        "linear": (80 - 10) / (80 - 1),
+    }
+    for scale, t in expected.items():
+        np.testing.assert_array_equal(colorize_depth(a, scale=scale)[0, 1], lut[round(t * 255)])
+    np.testing.assert_array_equal(colorize_depth(a, order="bgr"), colorize_depth(a)[..., ::-1])
+    with pytest.raises(ValueError, match="scale"):
+        colorize_depth(a, scale="sqrt")
 
 
 def test_colorize_error_and_bad_args() -> None:

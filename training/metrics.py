@@ -191,3 +191,20 @@ def mean_metrics(frames: Iterable[dict[str, float]]) -> dict[str, float]:
     for m in frames:
         acc.add(m)
     return acc.result()
+
+
+def abs_rel_map(
+    pred: np.ndarray, gt: np.ndarray, min_depth: float = 1e-3, max_depth: float = 80.0
+) -> np.ndarray:
+    """Per-pixel ``|pred - gt| / gt`` (pred clipped as in ``compute_metrics``), float32 (H, W).
+
+    NaN where the ground truth is invalid or the prediction is not finite.
+    """
+    pred = _as_array(pred, "pred").astype(np.float64)
+    gt = _as_array(gt, "gt").astype(np.float64)
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred shape {pred.shape} != gt shape {gt.shape}")
+    valid = valid_mask(gt, min_depth, max_depth) & np.isfinite(pred)
+    p = np.clip(np.where(valid, pred, 1.0), min_depth, max_depth)
+    g = np.where(valid, gt, 1.0)
+    return np.where(valid, np.abs(p - g) / g, np.nan).astype(np.float32)

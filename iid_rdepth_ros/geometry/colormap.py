@@ -1,9 +1,14 @@
 """Fixed-range colour mapping of depth and error images (numpy; LUT from matplotlib or OpenCV).
 
 Depth is never normalised per frame: the same depth always gets the same colour, so frames,
-runs and models can be compared by eye. Depth is mapped through *inverse* depth over a fixed
-``[min_depth, max_depth]`` range (near = bright, far = dark for ``magma``), which spends the
-colour scale where a robot needs resolution.
+runs and models can be compared by eye. Depth is mapped over a fixed ``[min_depth, max_depth]``
+range, near = top of the colormap (bright for ``magma``), far = bottom, on one of three scales:
+
+- ``log`` (default): ``log(max/d) / log(max/min)``; equal depth *ratios* get equal colour steps,
+  so 1-80 m uses the whole colour range (2, 5, 10, 20, 40 m at 0.84, 0.63, 0.47, 0.32, 0.16).
+- ``inverse``: ``(1/d - 1/max) / (1/min - 1/max)``, linear in disparity; resolves the near
+  range, everything beyond ~10 m of a 1-80 m range is in the darkest tenth.
+- ``linear``: ``(max - d) / (max - min)``.
 """
 
 from __future__ import annotations
@@ -88,6 +93,32 @@ def colorize(
     return out[..., ::-1].copy() if order == "bgr" else out
 
 
+DEPTH_SCALES = ("log", "inverse", "linear")
+
+
+def depth_to_unit(depth: np.ndarray, min_depth: float, max_depth: float,
+                  scale: str = "log") -> np.ndarray:
+    """Depth -> position in ``[0, 1]`` on the colour scale (1 = near end); NaN stays invalid.
+
+    Depth <= 0, NaN or inf gives NaN; other values are clipped to ``[min_depth, max_depth]``.
+    """
+    if not (0 < min_depth < max_depth):
+        raise ValueError(f"need 0 < min_depth < max_depth, got {min_depth}, {max_depth}")
+    if scale not in DEPTH_SCALES:
+        raise ValueError(f"scale must be one of {DEPTH_SCALES}, got {scale!r}")
+    depth = np.asarray(depth, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(depth) & (depth > 0)
+    d = np.clip(np.where(valid, depth, max_depth), min_depth, max_depth)
+    if scale == "log":
+        t = np.log(max_depth / d) / np.log(max_depth / min_depth)
+    elif scale == "inverse":
+        t = (1.0 / d - 1.0 / max_depth) / (1.0 / min_depth - 1.0 / max_depth)
+    else:
+        t = (max_depth - d) / (max_depth - min_depth)
+    return np.where(valid, t, np.nan)
+
+
 def colorize_depth(
     depth: np.ndarray,
     min_depth: float = 1.0,
@@ -95,18 +126,19 @@ def colorize_depth(
     cmap: str = DEFAULT_DEPTH_CMAP,
     invalid_color: tuple[int, int, int] = (0, 0, 0),
     order: str = "rgb",
+    scale: str = "log",
 ) -> np.ndarray:
-    """Colour a depth image (metres) by inverse depth over the fixed range ``[min, max]``.
+    """Colour a depth image (metres) over the fixed range ``[min_depth, max_depth]``.
 
-    ``min_depth`` maps to the top of the colormap, ``max_depth`` (and beyond) to the bottom.
-    Depth <= 0, NaN or inf is invalid and gets ``invalid_color``.
+    ``min_depth`` (and nearer) maps to the top of the colormap, ``max_depth`` (and beyond) to
+    the bottom, on ``scale`` (see module docstring). Depth <= 0, NaN or inf is invalid and gets
+    ``invalid_color``. Returns ``(H, W, 3)`` uint8 in ``order`` "rgb" or "bgr".
     """
-    if not (0 < min_depth < max_depth):
-        raise ValueError(f"need 0 < min_depth < max_depth, got {min_depth}, {max_depth}")
-    depth = np.asarray(depth, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(np.isfinite(depth) & (depth > 0), 1.0 / depth, np.nan)
-    return colorize(inv, 1.0 / max_depth, 1.0 / min_depth, cmap, invalid_color, order)
+    depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
+    t = depth_to_unit(depth, min_depth, max_depth, scale)
+    return colorize(t, 0.0, 1.0, cmap, invalid_color, order)
 
 
 def colorize_error(

@@ -1,0 +1,32 @@
+"""Shared fixtures for the evaluation / demo tests: a tiny data set and an untrained checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PRESET = "lite0-96x320"
+
+
+def make_checkpoint(stem: Path, variant: str = "full") -> Path:
+    """Save an untrained model; its AV-LFE output layer is perturbed so stereo != mono."""
+    import torch
+
+    from iid_rdepth_ros.model import build_model
+    from iid_rdepth_ros.model.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model(PRESET, variant=variant)
+    if model.avlfe is not None:
+        with torch.no_grad():
+            for p in model.avlfe.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+    save_checkpoint(stem, model, {"data": {"note": "untrained, for tests"}})
+    return stem
+
+
+def make_data(root: Path, frames: int = 3, seed: int = 5, height: int = 96,
+              width: int = 320) -> Path:
+    from iid_rdepth_ros.training.synth import generate
+
+    generate(root, frames=frames, seed=seed, height=height, width=width, progress=False)
+    return root
