@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+
+class _Yaml12BoolLoader(yaml.SafeLoader):
+    """SafeLoader whose booleans are only true/false (YAML 1.2), so ``cache.mode=off`` and
+    ``mode: off`` stay the string "off" instead of YAML 1.1's False."""
+
+
+_Yaml12BoolLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12BoolLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Yaml12BoolLoader)  # a SafeLoader: no arbitrary objects
+
 
 DEFAULT_CONFIG = Path(__file__).with_name("configs") / "default.yaml"
 SCHEDULES = ("constant", "cosine")
@@ -155,7 +175,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ValueError(f"override {item!r} is not of the form key.sub=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ValueError(f"override {item!r}: value is not valid YAML ({exc})") from None
     return key, value
@@ -179,7 +199,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
     if data is None:

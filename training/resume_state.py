@@ -1,8 +1,8 @@
 """Resumable training state without pickle.
 
 ``DIR/state.safetensors`` holds every tensor (model state ``model.*``, optimizer state
-``optim.<param>.<name>``, torch and numpy RNG ``rng.*``); ``DIR/state.json`` holds the scalars
-(stage, step, optimizer param groups, Python RNG, bookkeeping). A new state is written to a
+``optim.<param>.<name>``, torch / numpy / Python RNG ``rng.*``); ``DIR/state.json`` holds the
+scalars (stage, step, optimizer param groups, bookkeeping). A new state is written to a
 temporary directory and swapped in with renames, so an interruption while saving leaves the
 previous state readable (as ``DIR.old`` for the instant between the two renames).
 """
@@ -46,14 +46,12 @@ def _tensor_state(model: torch.nn.Module | None, optimizer: torch.optim.Optimize
     tensors["rng.torch"] = torch.get_rng_state().clone()
     np_state = np.random.get_state()
     tensors["rng.numpy"] = torch.from_numpy(np.asarray(np_state[1], dtype=np.int64))
+    py_version, py_internal, py_gauss = random.getstate()
+    tensors["rng.python"] = torch.tensor(py_internal, dtype=torch.int64)
     scalars["rng"] = {"numpy": [np_state[0], int(np_state[2]), int(np_state[3]),
                                 float(np_state[4])],
-                      "python": _py_rng_to_json(random.getstate())}
+                      "python": [py_version, py_gauss]}
     return tensors, scalars
-
-
-def _py_rng_to_json(state: tuple) -> list:
-    return [state[0], list(state[1]), state[2]]
 
 
 def save_state(directory: str | Path, state: dict[str, Any], *,
@@ -124,6 +122,7 @@ def load_state(directory: str | Path, *, model: torch.nn.Module | None = None,
         kind, pos, has_gauss, cached = payload["rng"]["numpy"]
         keys = tensors["rng.numpy"].numpy().astype(np.uint32)
         np.random.set_state((kind, keys, pos, has_gauss, cached))
-        version, internal, gauss = payload["rng"]["python"]
-        random.setstate((version, tuple(internal), gauss))
+        version, gauss = payload["rng"]["python"]
+        internal = tuple(int(v) for v in tensors["rng.python"].tolist())
+        random.setstate((version, internal, gauss))
     return payload

@@ -84,12 +84,25 @@ def _build(mcfg: Any, variant: str) -> torch.nn.Module:
     return build_model(mcfg, variant=variant)
 
 
-def _load_stage1(model: torch.nn.Module, source: str) -> None:
-    """Load a stage-1 (baseline) checkpoint into a full model."""
+STAGE2_ONLY = ("diffusion", "invertible", "avlfe")
+
+
+def _load_stage1(model: torch.nn.Module, source: str) -> dict[str, Any]:
+    """Load a stage-1 (baseline) checkpoint into a full model of the same configuration."""
     from iid_rdepth_ros.model.checkpoint import load_checkpoint
 
-    baseline, _card = load_checkpoint(source)
-    model.load_baseline_state(baseline.state_dict())
+    baseline, card = load_checkpoint(source)
+    mine, theirs = model.cfg.to_dict(), baseline.cfg.to_dict()
+    differ = sorted(k for k in mine if k not in STAGE2_ONLY + ("name",)
+                    and mine[k] != theirs.get(k))
+    if differ:
+        raise ValueError(f"stage-1 checkpoint {source} was trained with another model config "
+                         f"({', '.join(differ)} differ); use the same preset / model overrides")
+    if card.get("variant") != "baseline":
+        raise ValueError(f"stage-1 checkpoint {source} is a {card.get('variant')!r} model, "
+                         "stage 2 starts from a 'baseline' one")
+    model.load_baseline_state(baseline.decoder_state_dict())
+    return card
 
 
 def _save_ckpt(stem: Path, model: torch.nn.Module, card: dict[str, Any]) -> str:
@@ -126,6 +139,11 @@ def uses_aux(step: int, aux_prob: float) -> bool:
     return math.floor((step + 1) * aux_prob) > math.floor(step * aux_prob)
 
 
+def init_seed(seed: int, stage: int) -> int:
+    """Seed of torch's global RNG when the model of ``stage`` is built."""
+    return int(np.random.SeedSequence([seed, stage, 2**32 - 1]).generate_state(1, np.uint64)[0])
+
+
 def step_seed(seed: int, stage: int, step: int) -> int:
     """Seed of torch's global RNG for one optimisation step."""
     return int(np.random.SeedSequence([seed, stage, step]).generate_state(1, np.uint64)[0])
@@ -154,6 +172,7 @@ class _Run:
         self.state: dict[str, Any] = {"stage": self.stages[0], "step": 0, "done": {},
                                       "checkpoints": {}, "elapsed_s": 0.0}
         self.resume = resume
+        self.init: dict[str, Any] = {}  # stage-1 checkpoint stage 2 started from
         self.t0 = time.monotonic()
         self._frames: dict[str, DepthFrames] = {}
         self._caches: dict[str, FeatureCache] = {}
@@ -258,6 +277,7 @@ def _fmt(metrics: dict[str, dict[str, float]]) -> str:
 
 def _stage_model(run: _Run, stage: int) -> torch.nn.Module:
     """A fresh model for ``stage`` (stage 2 initialised from its stage-1 weights)."""
+    torch.manual_seed(init_seed(run.cfg.seed, stage))  # the random init is part of the run
     if stage == 1:
         model = _build(run.mcfg, "baseline")
     else:
@@ -270,7 +290,9 @@ def _stage_model(run: _Run, stage: int) -> torch.nn.Module:
             src = run.state["checkpoints"][key]
         elif not (Path(src).exists() or Path(src).with_suffix(".safetensors").exists()):
             raise FileNotFoundError(f"stage2.init_from checkpoint not found: {src}")
-        _load_stage1(model, src)
+        card = _load_stage1(model, src)
+        run.init = {"source": str(src), "steps": (card.get("steps") or {}).get("stage1"),
+                    "wall_time_s": card.get("wall_time_s")}
     model.set_stage(stage)
     return model
 
@@ -357,6 +379,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             run.state.update(stage=stage, step=done)
             run.save_resume(model, opt)
     bar.close()
+    loop_s = time.monotonic() - t_start
 
     metrics = run.validate(model, stage)
     if metrics:
@@ -367,7 +390,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     run.state["checkpoints"][name] = path
     ran = st.steps - step0
     summary.update(losses=losses, val=metrics, checkpoint=path,
-                   sec_per_step=(time.monotonic() - t_start) / ran if ran else None)
+                   sec_per_step=loop_s / ran if ran else None)
     run.state["done"][str(stage)] = {k: v for k, v in summary.items() if k != "losses"}
     nxt = [s for s in run.stages if s > stage]
     run.state.update(stage=nxt[0] if nxt else stage, step=0 if nxt else st.steps)
@@ -378,15 +401,11 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
 
 def _card(run: _Run, stage: int, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
     cfg = run.cfg
-    steps = {"stage1": cfg.stage1.steps if stage == 2 else step}
+    steps: dict[str, Any] = {"stage1": step}
     if stage == 2:
-        steps["stage2"] = step
-        src = cfg.stage2.init_from
-        init = run.state["checkpoints"].get({"stage1": "stage1", "snapshot": "stage1_snapshot"}
-                                            .get(src, ""), src)
-        steps["stage1_source"] = init
+        steps = {"stage1": run.init.get("steps"), "stage2": step,
+                 "stage1_checkpoint": run.init.get("source")}
     return {
-        "variant": "full" if stage == 2 else "baseline",
         "stage": stage,
         "training": cfg.to_dict(),
         "data": run.data_card(),
