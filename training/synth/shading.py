@@ -149,7 +149,7 @@ def shade(scene: Scene, atlas: Atlas, rays: RayGrid, origin: np.ndarray, hits: H
         c = scene.cylinders[np.take(obj, cyl_px) - 2 - n_box].astype(np.float32)
         rx = (np.take(x, cyl_px) - c[:, 0]) / c[:, 2]
         rz = (np.take(z, cyl_px) - c[:, 1]) / c[:, 2]
-        s.reshape(-1)[cyl_px] = np.arctan2(rx, rz) * c[:, 2]
+        s.reshape(-1)[cyl_px] = np.arctan2(rx, -rz) * c[:, 2]  # seam on the far (+z) side
         ndot.reshape(-1)[cyl_px] = np.abs(rx * np.take(dx, cyl_px) + rz * np.take(dz, cyl_px))
 
     road = scene.road
