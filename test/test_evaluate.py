@@ -141,3 +141,12 @@ def test_evaluate_sgbm_with_network_on_same_pixels(env: dict[str, Path]) -> None
     only = evaluate_sgbm(env["data"], progress=False)
     assert only["abs_rel"] == pytest.approx(res["abs_rel"], rel=1e-9)
     assert "network_same_pixels" not in only
+
+
+def test_baseline_model_ignores_aux(env: dict[str, Path]) -> None:
+    ckpt = make_checkpoint(env["root"] / "ckpt" / "baseline", variant="baseline")
+    res = evaluate(str(ckpt), env["data"], aux=True, steps=None, batch_size=3, num_threads=1,
+                   progress=False, frames=2)
+    assert res["aux"] is True and res["aux_engaged"] is False
+    assert res["steps"] is None and res["model"]["variant"] == "baseline"
+    assert res["frames"] == 2 and [f["index"] for f in res["per_frame"]] == [0, 2]
