@@ -31,6 +31,14 @@ def load_model(model_name_or_path: str, device: str = "cpu") -> tuple[Any, dict[
     return model, dict(card or {})
 
 
+def check_data_dir(data_dir: str | Path) -> Path:
+    """The data directory as a Path; FileNotFoundError if it does not exist."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data directory {root} does not exist")
+    return root
+
+
 def open_frames(data_dir: str | Path, input_size: tuple[int, int], aux: bool,
                 frames: int | None = None) -> Any:
     """The data set as ``training.frames.DepthFrames`` (``frames`` = evenly spaced subset)."""
@@ -38,9 +46,7 @@ def open_frames(data_dir: str | Path, input_size: tuple[int, int], aux: bool,
 
     if frames is not None and frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data directory {root} does not exist")
+    root = check_data_dir(data_dir)
     return DepthFrames.from_dir(root, input_size, aux=aux, limit=frames or 0)
 
 
@@ -175,6 +181,7 @@ def evaluate(model_name_or_path: str, data_dir: str | Path, aux: bool, steps: in
     and, with ``per_frame``, a list of per-frame metrics.
     """
     set_threads(num_threads)
+    check_data_dir(data_dir)
     model, card = load_model(model_name_or_path, device)
     data = open_frames(data_dir, model.cfg.input_size, aux, frames)
     acc = MetricAccumulator(min_depth, max_depth, garg_crop)

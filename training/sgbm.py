@@ -143,6 +143,7 @@ def evaluate_sgbm(data_dir: str | Path, model_name_or_path: str | None = None, a
     """
     from iid_rdepth_ros.training.evaluate import (
         aux_engaged,
+        check_data_dir,
         data_info,
         effective_steps,
         load_model,
@@ -154,6 +155,7 @@ def evaluate_sgbm(data_dir: str | Path, model_name_or_path: str | None = None, a
     )
 
     set_threads(num_threads)
+    check_data_dir(data_dir)
     model = card = None
     if model_name_or_path is not None:
         model, card = load_model(model_name_or_path, device)
