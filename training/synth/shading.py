@@ -190,14 +190,16 @@ def shade(scene: Scene, atlas: Atlas, rays: RayGrid, origin: np.ndarray, hits: H
     if len(cyl_px):
         shade_px.reshape(-1)[cyl_px] = lt.ambient + lt.diffuse * np.maximum(
             rx * np.float32(lt.sun[0]) + rz * np.float32(lt.sun[2]), 0)
-    # Haze: weight 0 at the camera, 1 at max_depth; the output is scaled to 0..255 here.
-    fog = (1 - np.exp(t * np.float32(-1 / lt.fog_m))) * np.float32(
-        1 / (1 - np.exp(-max_depth / lt.fog_m)))
-    col *= (shade_px * (1 - fog) * np.float32(255))[..., None]
-    for ch in range(3):
-        col[..., ch] += fog * np.float32(lt.horizon[ch] * 255)
-    sky_px = np.flatnonzero(~hit)
-    col2[sky_px] = sky.reshape(-1, 3)[sky_px]
+    # Haze: weight 0 at the camera, 1 at max_depth; the output is scaled to 0..255 here, plus
+    # 0.5 so that the final truncation rounds. (cv2.merge: same-shape products beat broadcasts.)
     import cv2
 
-    return cv2.convertScaleAbs(col)
+    fog = (1 - np.exp(t * np.float32(-1 / lt.fog_m))) * np.float32(
+        1 / (1 - np.exp(-max_depth / lt.fog_m)))
+    gain = shade_px * (1 - fog) * np.float32(255)
+    col *= cv2.merge([gain, gain, gain])
+    col += cv2.merge([fog * np.float32(lt.horizon[ch] * 255) + np.float32(0.5)
+                      for ch in range(3)])
+    sky_px = np.flatnonzero(~hit)
+    col2[sky_px] = sky.reshape(-1, 3)[sky_px] + np.float32(0.5)
+    return np.clip(col, 0, 255).astype(np.uint8)
