@@ -21,13 +21,9 @@ def set_metadata(model: onnx.ModelProto, meta: dict[str, Any]) -> None:
     """Store ``meta`` (JSON-encoded values) under ``iid_rdepth.*`` keys."""
     import onnx
 
-    existing = {p.key for p in model.metadata_props}
-    for key, value in meta.items():
-        full = PREFIX + key
-        if full in existing:
-            raise ValueError(f"metadata key {full} already set")
-        onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
-                                            full: json.dumps(value)})
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update({PREFIX + key: json.dumps(value) for key, value in meta.items()})
+    onnx.helper.set_model_props(model, props)
 
 
 def get_metadata(model: onnx.ModelProto | str | Path) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""``iid-rdepth export``: checkpoint -> ``mono.onnx`` + ``stereo.onnx`` + ``export.json``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``export``."""
+    p = subparsers.add_parser(
+        "export", help="export a checkpoint to fixed-shape ONNX graphs (mono and stereo)",
+        description="Export a checkpoint to two ONNX graphs at a fixed input size and fixed "
+                    "diffusion steps T (loop unrolled): mono.onnx (input image) and "
+                    "stereo.onnx (image, aux, fb = canonical focal x baseline, AV-LFE "
+                    "engaged), plus export.json (model, preset, size, T, opset, sha256 of each "
+                    "graph, canonical focal, depth range, TensorRT 10 op check, ONNX Runtime "
+                    "vs PyTorch agreement).")
+    p.add_argument("--model", default="default", metavar="NAME_OR_PATH",
+                   help="checkpoint: 'default', 'baseline' or a .safetensors path")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.add_argument("--height", type=int, metavar="H", help="input height (default: preset's)")
+    p.add_argument("--width", type=int, metavar="W", help="input width (default: preset's)")
+    p.add_argument("--steps", type=int, metavar="T",
+                   help="diffusion steps baked into the graph (default: the checkpoint's)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the ONNX Runtime vs PyTorch check")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if a graph uses an op TensorRT 10 cannot parse")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and print a short report; see ``export/onnx_export.py``."""
+    from iid_rdepth_ros.export.onnx_export import PARITY_RTOL, export_checkpoint
+
+    for name in ("height", "width"):
+        value = getattr(args, name)
+        if value is not None and (value <= 0 or value % 32):
+            raise ValueError(f"--{name} must be a positive multiple of 32, got {value}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.opset < 17:
+        raise ValueError(f"--opset must be >= 17, got {args.opset}")
+    result = export_checkpoint(args.model, args.out, args.height, args.width, args.steps,
+                               opset=args.opset, verify=not args.no_verify)
+    meta = result.sidecar
+    print(f"model {args.model} (preset {meta['preset']}) at {meta['height']}x{meta['width']}, "
+          f"T={meta['steps']}, opset {meta['opset']}")
+    failed = False
+    for variant, path in result.graphs.items():
+        entry = meta["graphs"][variant]
+        print(f"  {path}  {entry['bytes'] / 2**20:.1f} MiB  sha256 {entry['sha256'][:16]}...")
+        print("    " + result.compat[variant].summary().replace("\n", "\n    "))
+        parity = entry.get("ort_vs_torch")
+        if parity is not None:
+            ok = parity["max_rel"] <= PARITY_RTOL
+            print(f"    ONNX Runtime vs PyTorch: max rel {parity['max_rel']:.2e}, max abs "
+                  f"{parity['max_abs']:.2e} m ({'OK' if ok else 'ABOVE'} {PARITY_RTOL:g})")
+            failed |= not ok
+        failed |= args.strict and not result.compat[variant].ok
+    print(f"  {result.sidecar_path}")
+    if failed:
+        print("iid-rdepth export: error: a check failed (see above)", file=sys.stderr)
+        return 1
+    return 0

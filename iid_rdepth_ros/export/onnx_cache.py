@@ -1,0 +1,95 @@
+"""Export a checkpoint to ONNX once and reuse it (onnxruntime backend, benchmarks).
+
+The cache key is the checkpoint digest (weights + card), the input size, T and the opset.
+The cache lives beside the checkpoint (``<dir>/.onnx_cache/<key>/``) when that directory is
+writable and not the package's own, else in ``$IID_RDEPTH_CACHE``, ``$XDG_CACHE_HOME`` or
+``~/.cache`` under ``iid_rdepth_ros/onnx/``. Entries are written to a temporary directory
+and renamed into place, so concurrent users never see half an export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from iid_rdepth_ros.export.checkpoint_ref import (
+    checkpoint_config,
+    checkpoint_digest,
+    checkpoint_files,
+)
+from iid_rdepth_ros.runtime.engine_sidecar import sha256_file
+
+OPSET = 17
+
+
+def user_cache_root() -> Path:
+    """``$IID_RDEPTH_CACHE`` or ``$XDG_CACHE_HOME/iid_rdepth_ros`` or ``~/.cache/...``."""
+    if os.environ.get("IID_RDEPTH_CACHE"):
+        return Path(os.environ["IID_RDEPTH_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "iid_rdepth_ros"
+
+
+def cache_root(weights: Path, cache_dir: str | Path | None = None) -> Path:
+    """Where exports of this checkpoint are kept (see module docstring)."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    from iid_rdepth_ros.model.checkpoint import CHECKPOINT_DIR
+
+    parent = weights.resolve().parent
+    if parent != CHECKPOINT_DIR.resolve() and os.access(parent, os.W_OK):
+        return parent / ".onnx_cache"
+    return user_cache_root() / "onnx"
+
+
+def _valid(entry: Path) -> dict[str, Path] | None:
+    sidecar = entry / "export.json"
+    if not sidecar.is_file():
+        return None
+    try:
+        graphs = json.loads(sidecar.read_text("utf-8"))["graphs"]
+        out = {}
+        for variant, info in graphs.items():
+            path = entry / info["file"]
+            if not path.is_file() or sha256_file(path) != info["sha256"]:
+                return None
+            out[variant] = path
+        return out or None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def cached_export(model_ref: str | Path, height: int, width: int, steps: int | None = None,
+                  cache_dir: str | Path | None = None, verify: bool = True) -> dict[str, Path]:
+    """``{"mono": path, "stereo": path}`` for the checkpoint at this size and T (exported if
+    not cached yet). Raises FileNotFoundError/ValueError naming a missing or bad checkpoint."""
+    from iid_rdepth_ros.export.onnx_export import export_checkpoint
+
+    weights, _ = checkpoint_files(model_ref)
+    if steps is None:
+        steps = checkpoint_config(model_ref).diffusion.steps
+    key = f"{checkpoint_digest(model_ref)[:16]}_{height}x{width}_T{steps}_opset{OPSET}"
+    root = cache_root(weights, cache_dir)
+    entry = root / key
+    found = _valid(entry)
+    if found is not None:
+        return found
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+    try:
+        export_checkpoint(str(model_ref), tmp, height, width, steps, opset=OPSET, verify=verify)
+        if entry.exists():
+            shutil.rmtree(entry, ignore_errors=True)  # stale or broken entry
+        with contextlib.suppress(OSError):  # another process may have finished it first
+            tmp.rename(entry)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    found = _valid(entry)
+    if found is None:
+        raise ValueError(f"ONNX export cache entry {entry} is incomplete")
+    return found

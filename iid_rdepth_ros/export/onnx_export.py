@@ -1,0 +1,241 @@
+"""Export a model to two fixed-shape ONNX graphs (mono, stereo) plus a JSON sidecar.
+
+Legacy TorchScript exporter (``dynamo=False``; the dynamo exporter needs onnxscript, which is
+not a dependency), opset 17, constant folding (torch's, then ONNX Runtime's basic level, see
+``fold_constants``), the T diffusion steps unrolled. Graph I/O (docs/interfaces.md):
+``image (1,3,h,w)`` float32 RGB in [0, 1]; stereo adds ``aux (1,3,h,w)`` and ``fb (1,)`` =
+canonical_focal * baseline; output ``depth (1,1,h,w)`` metres at the canonical focal. Each
+graph carries its metadata (``onnx_meta``) and is checked with ``onnx.checker`` and against
+TensorRT 10's ONNX op support.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from iid_rdepth_ros.export.onnx_meta import set_metadata
+from iid_rdepth_ros.export.trt_compat import CompatReport, check_onnx
+from iid_rdepth_ros.runtime.engine_sidecar import sha256_file
+
+if TYPE_CHECKING:
+    import onnx
+    import torch
+
+OPSET = 17
+SIDECAR = "export.json"
+SIDECAR_FORMAT = "iid-rdepth-onnx/1"
+VARIANTS = ("mono", "stereo")
+INPUT_NAMES = {"mono": ["image"], "stereo": ["image", "aux", "fb"]}
+PROTOBUF_LIMIT = 2**31 - 1
+#: ONNX Runtime vs PyTorch agreement required after export (relative, on depth).
+PARITY_RTOL = 1e-3
+
+
+@dataclass
+class ExportResult:
+    """Paths and reports of one export."""
+
+    out_dir: Path
+    graphs: dict[str, Path]
+    sidecar_path: Path
+    sidecar: dict[str, Any]
+    compat: dict[str, CompatReport] = field(default_factory=dict)
+
+
+def _graph_module(model: torch.nn.Module, variant: str, steps: int) -> torch.nn.Module:
+    import torch
+
+    class MonoGraph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return self.model(image, aux=None, fb=None, steps=steps)
+
+    class StereoGraph(MonoGraph):
+        def forward(self, image: torch.Tensor, aux: torch.Tensor,  # type: ignore[override]
+                    fb: torch.Tensor) -> torch.Tensor:
+            return self.model(image, aux=aux, fb=fb, steps=steps)
+
+    return (MonoGraph if variant == "mono" else StereoGraph)().eval()
+
+
+def example_inputs(variant: str, height: int, width: int, fb: float = 200.0
+                   ) -> tuple[torch.Tensor, ...]:
+    """Deterministic inputs for tracing and parity checks."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, height, width, generator=generator)
+    if variant == "mono":
+        return (image,)
+    aux = torch.roll(image, shifts=-8, dims=-1)
+    return (image, aux, torch.tensor([fb], dtype=torch.float32))
+
+
+def export_graph(model: torch.nn.Module, variant: str, path: Path, height: int, width: int,
+                 steps: int, meta: dict[str, Any], opset: int = OPSET) -> Path:
+    """Trace one variant to ``path``, add metadata, run ``onnx.checker``; returns ``path``."""
+    import onnx
+    import torch
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    module = _graph_module(model, variant, steps)
+    args = example_inputs(variant, height, width)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)  # constant-folding notes
+        torch.onnx.export(
+            module, args, str(path), dynamo=False, opset_version=opset,
+            input_names=INPUT_NAMES[variant], output_names=["depth"],
+            do_constant_folding=True, export_params=True, dynamic_axes=None)
+    graph = fold_constants(path)
+    set_metadata(graph, {**meta, "variant": variant})
+    graph.producer_name = "iid_rdepth_ros"
+    external = graph.ByteSize() > PROTOBUF_LIMIT
+    for stale in path.parent.glob(f"{path.name}.data"):
+        stale.unlink()
+    onnx.save(graph, str(path), save_as_external_data=external,
+              location=f"{path.name}.data" if external else None)
+    onnx.checker.check_model(str(path), full_check=True)
+    return path
+
+
+def fold_constants(path: Path) -> onnx.ModelProto:
+    """The graph at ``path`` after ONNX Runtime's *basic* optimisations (standard ops only).
+
+    Basic level = constant folding (with fixed shapes this folds every Shape/Gather chain and
+    the timestep embeddings of the unrolled loop), redundant-node elimination and simple
+    fusions into standard ONNX ops. The result must use only the default domain, or the
+    unfolded graph is kept.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    folded_path = path.with_name(path.stem + ".folded.onnx")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(folded_path)
+    options.log_severity_level = 3
+    try:
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        folded = onnx.load(str(folded_path))
+    finally:
+        folded_path.unlink(missing_ok=True)
+    if any(node.domain not in ("", "ai.onnx") for node in folded.graph.node):
+        return onnx.load(str(path))
+    used = [o for o in folded.opset_import if o.domain in ("", "ai.onnx")]
+    del folded.opset_import[:]
+    folded.opset_import.extend(used)
+    return folded
+
+
+def ort_parity(model: torch.nn.Module, path: Path, variant: str, height: int, width: int,
+               steps: int) -> dict[str, float]:
+    """Max absolute / relative depth difference between PyTorch and ONNX Runtime (CPU)."""
+    import onnxruntime as ort
+    import torch
+
+    args = example_inputs(variant, height, width)
+    with torch.inference_mode():
+        reference = model(args[0], aux=args[1] if len(args) > 1 else None,
+                          fb=args[2] if len(args) > 1 else None, steps=steps).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {name: a.numpy() for name, a in zip(INPUT_NAMES[variant], args, strict=True)}
+    out = session.run(["depth"], feeds)[0]
+    diff = np.abs(out.astype(np.float64) - reference)
+    return {"max_abs": float(diff.max()),
+            "max_rel": float((diff / np.maximum(np.abs(reference), 1e-6)).max())}
+
+
+def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, height: int,
+                 width: int, steps: int | None = None, source: str = "", opset: int = OPSET,
+                 variants: tuple[str, ...] = VARIANTS, verify: bool = True,
+                 extra: dict[str, Any] | None = None) -> ExportResult:
+    """Export ``model`` (with its ``ModelConfig``) into ``out_dir``; see module docstring.
+
+    A model without AV-LFE (the baseline variant) gets only the mono graph.
+    """
+    import onnx
+    import onnxruntime
+    import torch
+
+    if height <= 0 or width <= 0 or height % 32 or width % 32:
+        raise ValueError(f"height and width must be positive multiples of 32, got "
+                         f"{height}x{width}")
+    if opset < 17:
+        raise ValueError(f"opset must be >= 17, got {opset}")
+    steps = int(steps if steps is not None else model_config.diffusion.steps)
+    if steps < 1:
+        raise ValueError(f"steps (T) must be >= 1, got {steps}")
+    model = model.for_export() if hasattr(model, "for_export") else model.eval()
+    if getattr(model, "avlfe", True) is None:  # no AV-LFE (baseline): stereo == mono
+        variants = tuple(v for v in variants if v != "stereo")
+    meta = {"model": source, "preset": model_config.name, "steps": steps,
+            "canonical_focal": float(model_config.canonical_focal),
+            "min_depth": float(model_config.min_depth),
+            "max_depth": float(model_config.max_depth), "height": height, "width": width,
+            "opset": opset, "checkpoint_sha256": (extra or {}).get("checkpoint_sha256")}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for variant in VARIANTS:  # a graph left from an earlier export must not pose as a partner
+        if variant not in variants:
+            (out_dir / f"{variant}.onnx").unlink(missing_ok=True)
+    graphs, compat, entries = {}, {}, {}
+    for variant in variants:
+        start = time.perf_counter()
+        path = export_graph(model, variant, out_dir / f"{variant}.onnx", height, width, steps,
+                            meta, opset)
+        graphs[variant] = path
+        compat[variant] = check_onnx(path)
+        entry: dict[str, Any] = {
+            "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+            "inputs": {n: _input_shape(n, height, width) for n in INPUT_NAMES[variant]},
+            "outputs": {"depth": [1, 1, height, width]},
+            "export_s": round(time.perf_counter() - start, 2),
+            "tensorrt10_compatible": compat[variant].ok,
+            "tensorrt10_issues": [str(i) for i in compat[variant].issues],
+        }
+        if verify:
+            entry["ort_vs_torch"] = ort_parity(model, path, variant, height, width, steps)
+        entries[variant] = entry
+    sidecar = {
+        "format": SIDECAR_FORMAT, **meta, "graphs": entries,
+        "exporter": "torch.onnx (TorchScript, dynamo=False)",
+        "folding": "torch do_constant_folding + onnxruntime basic optimisations",
+        "torch": torch.__version__,
+        "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+        "parity_rtol": PARITY_RTOL, **(extra or {}),
+    }
+    sidecar_path = out_dir / SIDECAR
+    sidecar_path.write_text(json.dumps(sidecar, indent=2) + "\n", "utf-8")
+    return ExportResult(out_dir, graphs, sidecar_path, sidecar, compat)
+
+
+def _input_shape(name: str, height: int, width: int) -> list[int]:
+    return [1] if name == "fb" else [1, 3, height, width]
+
+
+def export_checkpoint(model_ref: str, out_dir: Path, height: int | None = None,
+                      width: int | None = None, steps: int | None = None, opset: int = OPSET,
+                      verify: bool = True) -> ExportResult:
+    """Load a checkpoint (name or path) and export it; size defaults to the preset's."""
+    from iid_rdepth_ros.export.checkpoint_ref import load_model
+
+    model, model_config, info = load_model(model_ref)
+    height = height or model_config.input_height
+    width = width or model_config.input_width
+    return export_model(model, model_config, Path(out_dir), height, width, steps,
+                        source=model_ref, opset=opset, verify=verify, extra=info)

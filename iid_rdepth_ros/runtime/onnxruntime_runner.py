@@ -1,0 +1,144 @@
+"""ONNX Runtime backend: CPU execution provider, CUDA where the installed build has it.
+
+``model_path`` is an exported ``.onnx`` (its partner variant beside it is found through the
+export sidecar or the ``mono.onnx`` / ``stereo.onnx`` names) or a checkpoint, which is then
+exported once into a cache keyed by checkpoint hash, size and T (``export/onnx_cache.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iid_rdepth_ros.runtime.base import Runner
+from iid_rdepth_ros.runtime.config import RunnerConfig
+from iid_rdepth_ros.runtime.errors import RunnerError
+from iid_rdepth_ros.runtime.lazy_import import lazy_import
+from iid_rdepth_ros.runtime.processing import NetworkInput
+
+
+def _providers(ort: Any, device: str) -> list[str]:
+    available = ort.get_available_providers()
+    if device != "cpu" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def session_options(ort: Any, num_threads: int | None) -> Any:
+    """All graph optimisations, intra-op threads = cores (or ``num_threads``), sequential."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = num_threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return options
+
+
+#: Metadata two graphs must share to be the mono/stereo pair of one export.
+SAME_EXPORT_KEYS = ("model", "checkpoint_sha256", "steps", "height", "width", "canonical_focal",
+                    "min_depth", "max_depth")
+
+
+def find_graphs(onnx_path: Path) -> dict[str, Path]:
+    """``{"mono": path, "stereo": path}``: a graph plus its partner variant beside it
+    (``mono.onnx`` / ``stereo.onnx``) when that comes from the same export."""
+    from iid_rdepth_ros.export.onnx_meta import get_metadata
+
+    try:
+        meta = get_metadata(onnx_path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise RunnerError(str(exc)) from exc
+    variant = meta["variant"]
+    graphs = {variant: onnx_path}
+    other = "stereo" if variant == "mono" else "mono"
+    partner = onnx_path.with_name(f"{other}.onnx")
+    if partner.is_file() and partner != onnx_path:
+        try:
+            partner_meta = get_metadata(partner)
+        except ValueError:
+            return graphs
+        if all(partner_meta.get(k) == meta.get(k) for k in SAME_EXPORT_KEYS):
+            graphs[other] = partner
+    return graphs
+
+
+class OnnxRuntimeRunner(Runner):
+    """Backend ``onnxruntime``."""
+
+    name = "onnxruntime"
+
+    def __init__(self, config: RunnerConfig) -> None:
+        super().__init__(config)
+        self._sessions: dict[str, Any] = {}
+
+    def _resolve(self) -> dict[str, Path]:
+        path = Path(self.config.model_path).expanduser()
+        if path.suffix == ".onnx":
+            if not path.is_file():
+                raise RunnerError(f"ONNX model {path} does not exist")
+            return find_graphs(path)
+        from iid_rdepth_ros.export.onnx_cache import cached_export
+
+        try:
+            return cached_export(self.config.model_path, self.config.input_height,
+                                 self.config.input_width, self.config.diffusion_steps,
+                                 cache_dir=self.config.cache_dir)
+        except (ValueError, OSError) as exc:
+            raise RunnerError(f"cannot export {self.config.model_path} to ONNX: {exc}") from exc
+
+    def _load(self) -> None:
+        ort = lazy_import("onnxruntime", "the onnxruntime backend")
+        from iid_rdepth_ros.export.onnx_meta import get_metadata
+
+        graphs = self._resolve()
+        if "mono" not in graphs:
+            raise RunnerError(f"no mono graph next to {graphs.get('stereo')} (expected mono.onnx)")
+        options = session_options(ort, self.config.num_threads)
+        providers = _providers(ort, self.config.device)
+        metas = {}
+        for variant, path in graphs.items():
+            try:
+                metas[variant] = get_metadata(path)
+                self._sessions[variant] = ort.InferenceSession(
+                    str(path), sess_options=options, providers=providers)
+            except Exception as exc:  # ORT raises its own exception types for bad files
+                self._sessions.clear()
+                raise RunnerError(f"onnxruntime cannot load {path}: {exc}") from exc
+            self._check_graph(variant, path, metas[variant])
+        mono = metas["mono"]
+        self.canonical_focal = float(mono["canonical_focal"])
+        self.steps = int(mono["steps"])
+        self.has_stereo = "stereo" in self._sessions
+        self._extra_info = {"providers": self._sessions["mono"].get_providers(),
+                            "graphs": {v: str(p) for v, p in graphs.items()}}
+
+    def _check_graph(self, variant: str, path: Path, meta: dict[str, Any]) -> None:
+        want = (self.config.input_height, self.config.input_width)
+        have = (int(meta["height"]), int(meta["width"]))
+        problems = []
+        if have != want:
+            problems.append(f"exported at {have[0]}x{have[1]}, runner configured for "
+                            f"{want[0]}x{want[1]}")
+        steps = self.config.diffusion_steps
+        if steps is not None and int(meta["steps"]) != steps:
+            problems.append(f"exported with T={meta['steps']}, runner configured for T={steps}")
+        names = {i.name for i in self._sessions[variant].get_inputs()}
+        expected = {"image"} if variant == "mono" else {"image", "aux", "fb"}
+        if names != expected:
+            problems.append(f"inputs {sorted(names)}, expected {sorted(expected)}")
+        if problems:
+            self._sessions.clear()
+            raise RunnerError(f"{path} ({variant}) does not fit: " + "; ".join(problems))
+
+    def _forward(self, prepared: NetworkInput) -> np.ndarray:
+        if prepared.stereo:
+            feeds = {"image": prepared.image, "aux": prepared.aux, "fb": prepared.fb}
+            return self._sessions["stereo"].run(["depth"], feeds)[0]
+        return self._sessions["mono"].run(["depth"], {"image": prepared.image})[0]
+
+    def _close(self) -> None:
+        self._sessions.clear()

@@ -1,0 +1,145 @@
+"""Runners: backend choice, ONNX cache, clear errors for missing/corrupt files, shared I/O.
+
+Untrained checkpoints saved here with ``save_checkpoint``; network size 64x192, T=1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from iid_rdepth_ros.model import build_model, get_preset
+from iid_rdepth_ros.model.checkpoint import save_checkpoint
+from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, RunnerError, create_runner
+from iid_rdepth_ros.runtime.compare import compare_runners
+from iid_rdepth_ros.runtime.sample_frames import Frame, procedural_frame
+
+SIZE = {"input_height": 64, "input_width": 192, "diffusion_steps": 1, "num_threads": 1}
+
+
+def _checkpoint(stem: Path, variant: str = "full") -> str:
+    torch.manual_seed(1)
+    model = build_model(get_preset("lite0-96x320"), variant=variant)
+    with torch.no_grad():
+        for param in model.trainable_parameters():
+            param.add_(0.02 * torch.randn_like(param))
+    save_checkpoint(stem, model)
+    return str(stem)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> str:
+    torch.set_num_threads(1)
+    return _checkpoint(tmp_path_factory.mktemp("ckpt") / "net")
+
+
+@pytest.fixture(scope="module")
+def frame() -> Frame:
+    return procedural_frame(120, 360, seed=2, stereo=True)
+
+
+def test_auto_backend_and_onnx_cache_beside_checkpoint(ckpt: str, frame: Frame) -> None:
+    runner = create_runner(RunnerConfig(backend="auto", model_path=ckpt, **SIZE))
+    assert runner.backend == "onnxruntime"  # no TensorRT engine configured here
+    with runner:
+        depth = runner.infer(frame.image, intrinsics=frame.intrinsics)
+        graphs = runner.info["graphs"]
+    cache_entry = Path(graphs["mono"]).parent
+    assert cache_entry.parent == Path(ckpt).parent / ".onnx_cache"
+    assert "_64x192_T1_" in cache_entry.name
+    stamp = (cache_entry / "export.json").stat().st_mtime_ns
+    with create_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, **SIZE)) as again:
+        assert again.info["graphs"] == graphs  # reused, not exported again
+        np.testing.assert_array_equal(again.infer(frame.image, intrinsics=frame.intrinsics),
+                                      depth)
+    assert (cache_entry / "export.json").stat().st_mtime_ns == stamp
+    (cache_entry / "mono.onnx").write_bytes(b"truncated")  # a damaged entry is re-exported
+    with create_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, **SIZE)) as fixed:
+        np.testing.assert_array_equal(fixed.infer(frame.image, intrinsics=frame.intrinsics),
+                                      depth)
+
+
+def test_runners_agree_through_the_shared_pre_and_post_processing(ckpt: str, frame: Frame) -> None:
+    runners = [create_runner(RunnerConfig(backend=b, model_path=ckpt, **SIZE))
+               for b in ("torch", "onnxruntime")]
+    with runners[0] as torch_runner, runners[1] as ort_runner:
+        for resolution, shape in (("input", (120, 360)), ("network", (64, 192))):
+            outs = [r.infer(frame.image, aux=frame.aux, intrinsics=frame.intrinsics,
+                            baseline_m=frame.baseline_m, output_resolution=resolution)
+                    for r in (torch_runner, ort_runner)]
+            assert outs[0].shape == outs[1].shape == shape
+            assert np.array_equal(np.isnan(outs[0]), np.isnan(outs[1]))
+            np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, equal_nan=True)
+        report = compare_runners(torch_runner, ort_runner, [frame, frame])
+        assert report["frames"] == 2 and report["worst"]["rel_max"] < 1e-4
+        assert report["worst"]["valid_mismatch"] == 0.0
+        # the focal rescale is applied once, the same way: a 2x focal doubles the depth
+        wide = Intrinsics(frame.intrinsics.fx * 2, frame.intrinsics.fy * 2,
+                          frame.intrinsics.cx, frame.intrinsics.cy)
+        near = ort_runner.infer(frame.image, intrinsics=frame.intrinsics,
+                                output_resolution="network")
+        far = ort_runner.infer(frame.image, intrinsics=wide, output_resolution="network")
+        ok = np.isfinite(near) & np.isfinite(far)
+        np.testing.assert_allclose(far[ok], 2 * near[ok], rtol=1e-5)
+        info = torch_runner.info
+        assert info["backend"] == "torch" and info["diffusion_steps"] == 1
+        assert info["last_latency_ms"] > 0 and info["stereo_capable"]
+
+
+def test_missing_and_corrupt_files_give_a_clear_runner_error(ckpt: str, tmp_path: Path) -> None:
+    cases = {
+        "missing checkpoint": ("torch", str(tmp_path / "nope"), "nope"),
+        "missing checkpoint (ort)": ("onnxruntime", str(tmp_path / "nope"), "nope"),
+        "missing onnx": ("onnxruntime", str(tmp_path / "nope.onnx"), "does not exist"),
+    }
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x07not a protobuf at all" * 10)
+    cases["corrupt onnx"] = ("onnxruntime", str(garbage), "garbage.onnx")
+    broken = tmp_path / "broken"
+    save = Path(ckpt)
+    (tmp_path / "broken.yaml").write_text(save.with_suffix(".yaml").read_text())
+    (tmp_path / "broken.safetensors").write_bytes(b"\0" * 64)
+    cases["corrupt weights"] = ("torch", str(broken), "broken.safetensors")
+    for label, (backend, path, words) in cases.items():
+        runner = create_runner(RunnerConfig(backend=backend, model_path=path, **SIZE))
+        with pytest.raises(RunnerError, match=words.replace(".", r"\.")) as info:
+            runner.load()
+        assert "Traceback" not in str(info.value), label
+        assert not runner.is_loaded
+
+
+def test_wrong_size_or_steps_and_use_before_load(ckpt: str, frame: Frame, tmp_path: Path) -> None:
+    with create_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, **SIZE)) as runner:
+        mono = runner.info["graphs"]["mono"]
+    other = RunnerConfig(backend="onnxruntime", model_path=mono,
+                         **{**SIZE, "input_height": 96, "diffusion_steps": 4})
+    with pytest.raises(RunnerError, match=r"exported at 64x192.*96x192.*T=1.*T=4"):
+        create_runner(other).load()
+    idle = create_runner(RunnerConfig(backend="torch", model_path=ckpt, **SIZE))
+    with pytest.raises(RunnerError, match="load"):
+        idle.infer(frame.image, intrinsics=frame.intrinsics)
+    idle.close()  # closing an unloaded runner is harmless
+    with create_runner(RunnerConfig(backend="torch", model_path=ckpt, **SIZE)) as runner:
+        with pytest.raises(ValueError, match="intrinsics"):
+            runner.infer(frame.image)
+        with pytest.raises(ValueError, match="differs"):
+            runner.infer(frame.image, aux=frame.aux[:60], intrinsics=frame.intrinsics,
+                         baseline_m=0.5)
+        with pytest.raises(ValueError, match="baseline_m"):
+            runner.infer(frame.image, aux=frame.aux, intrinsics=frame.intrinsics)
+        with pytest.raises(ValueError, match="fx"):
+            runner.infer(frame.image, intrinsics=Intrinsics(float("nan"), 1.0, 0.0, 0.0))
+
+
+def test_baseline_model_has_no_stereo_path_and_runs_mono(tmp_path: Path, frame: Frame) -> None:
+    base = _checkpoint(tmp_path / "base", variant="baseline")
+    for backend in ("torch", "onnxruntime"):
+        with create_runner(RunnerConfig(backend=backend, model_path=base, **SIZE)) as runner:
+            assert not runner.info["stereo_capable"]
+            mono = runner.infer(frame.image, intrinsics=frame.intrinsics)
+            with_aux = runner.infer(frame.image, aux=frame.aux, intrinsics=frame.intrinsics,
+                                    baseline_m=frame.baseline_m)
+            np.testing.assert_array_equal(mono, with_aux)
