@@ -1,0 +1,34 @@
+"""FP16 / INT8 engine vs FP32 reference (ONNX Runtime on the same graph) on fixed frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from iid_rdepth_ros.export.onnx_meta import get_metadata
+from iid_rdepth_ros.runtime.compare import compare_runners
+from iid_rdepth_ros.runtime.config import RunnerConfig
+from iid_rdepth_ros.runtime.onnxruntime_runner import OnnxRuntimeRunner
+from iid_rdepth_ros.runtime.sample_frames import synth_frames
+
+
+def compare_engine(engine_path: Path, onnx_path: Path, frames_dir: Path, count: int = 8
+                   ) -> dict[str, Any]:
+    """Depth differences of the engine against FP32 ONNX Runtime on ``count`` frames."""
+    from iid_rdepth_ros.runtime.tensorrt_runner import TensorRTRunner
+
+    meta = get_metadata(onnx_path)
+    size = {"input_height": int(meta["height"]), "input_width": int(meta["width"]),
+            "diffusion_steps": int(meta["steps"]), "min_depth": float(meta["min_depth"]),
+            "max_depth": float(meta["max_depth"])}
+    frames = synth_frames(frames_dir, count, stereo=meta["variant"] == "stereo")
+    if not frames:
+        raise ValueError(f"no frames in {frames_dir}")
+    reference = OnnxRuntimeRunner(RunnerConfig(backend="onnxruntime", model_path=str(onnx_path),
+                                               device="cpu", **size))
+    candidate = TensorRTRunner(RunnerConfig(backend="tensorrt", engine_path=str(engine_path),
+                                            **size))
+    with reference, candidate:
+        report = compare_runners(reference, candidate, frames)
+    report["variant"] = meta["variant"]
+    return report
