@@ -1,0 +1,84 @@
+"""TensorRT 10 engines end to end (build, sidecar, reuse/refusal, runner, FP16 vs FP32).
+
+Needs ``tensorrt`` (10.x), ``pycuda`` and an NVIDIA GPU; skipped elsewhere. TensorRT cannot be
+installed on the development/CI machines (DESIGN.md section 7); the pure-Python sidecar rules
+are tested for real in test_tensorrt_sidecar.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (not installable here: "
+                                             "DESIGN.md section 7)")
+pytest.importorskip("pycuda.driver", reason="pycuda is not installed")
+
+import torch  # noqa: E402
+
+from iid_rdepth_ros.export.onnx_export import export_checkpoint  # noqa: E402
+from iid_rdepth_ros.export.tensorrt_build import BuildOptions, build_engine  # noqa: E402
+from iid_rdepth_ros.model import build_model, get_preset  # noqa: E402
+from iid_rdepth_ros.model.checkpoint import save_checkpoint  # noqa: E402
+from iid_rdepth_ros.runtime import RunnerConfig, RunnerError, create_runner  # noqa: E402
+from iid_rdepth_ros.runtime.compare import compare_runners  # noqa: E402
+from iid_rdepth_ros.runtime.engine_sidecar import read_sidecar  # noqa: E402
+from iid_rdepth_ros.runtime.sample_frames import procedural_frame  # noqa: E402
+
+SIZE = {"input_height": 64, "input_width": 192, "diffusion_steps": 2}
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("trt")
+    torch.manual_seed(0)
+    model = build_model(get_preset("lite0-96x320"))
+    with torch.no_grad():
+        for param in model.trainable_parameters():
+            param.add_(0.02 * torch.randn_like(param))
+    save_checkpoint(root / "net", model)
+    export_checkpoint(str(root / "net"), root / "onnx", 64, 192, steps=2)
+    return root / "onnx"
+
+
+def test_build_run_reuse_and_refuse(export_dir: Path, tmp_path: Path) -> None:
+    engines = tmp_path / "engines"
+    for variant in ("mono", "stereo"):
+        result = build_engine(export_dir / f"{variant}.onnx", engines, BuildOptions())
+        assert result.built and result.engine_path.is_file()
+        side = read_sidecar(result.engine_path)
+        assert side["variant"] == variant and side["precision"] == "fp32"
+        assert side["tensorrt_version"] == trt.__version__ and side["steps"] == 2
+    assert (engines / "timing.cache").stat().st_size > 0
+    again = build_engine(export_dir / "mono.onnx", engines, BuildOptions())
+    assert not again.built  # matching sidecar: reused
+    frame = procedural_frame(120, 360)
+    ort = create_runner(RunnerConfig(backend="onnxruntime",
+                                     model_path=str(export_dir / "mono.onnx"), **SIZE))
+    engine = create_runner(RunnerConfig(backend="auto",
+                                        engine_path=str(engines / "mono.fp32.engine"), **SIZE))
+    assert engine.backend == "tensorrt"
+    with ort, engine:
+        assert engine.has_stereo
+        report = compare_runners(ort, engine, [frame])
+    assert report["worst"]["rel_p99"] < 1e-3
+    wrong = RunnerConfig(backend="tensorrt", engine_path=str(engines / "mono.fp32.engine"),
+                         **{**SIZE, "diffusion_steps": 4})
+    with pytest.raises(RunnerError, match="diffusion steps"):
+        create_runner(wrong).load()
+
+
+def test_fp16_close_to_fp32(export_dir: Path, tmp_path: Path) -> None:
+    engines = tmp_path / "engines"
+    build_engine(export_dir / "mono.onnx", engines, BuildOptions(fp16=True))
+    frame = procedural_frame(120, 360, stereo=False)
+    ort = create_runner(RunnerConfig(backend="onnxruntime",
+                                     model_path=str(export_dir / "mono.onnx"), **SIZE))
+    fp16 = create_runner(RunnerConfig(backend="tensorrt",
+                                      engine_path=str(engines / "mono.fp16.engine"), **SIZE))
+    with ort, fp16:
+        report = compare_runners(ort, fp16, [frame])
+    assert report["mean"]["rel_mean"] < 0.02
+    assert np.isfinite(report["worst"]["abs_max"])
