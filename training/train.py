@@ -327,7 +327,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     bar = tqdm(total=st.steps, initial=step0, desc=f"stage {stage}", unit="step",
                disable=not cfg.progress, dynamic_ncols=True)
     ema = None
-    t_start = time.monotonic()
+    t_start, cpu_start = time.monotonic(), time.process_time()
     step = step0
     for step in range(step0, st.steps):
         if run.budget is not None and run.budget <= 0:
@@ -380,6 +380,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             run.save_resume(model, opt)
     bar.close()
     loop_s = time.monotonic() - t_start
+    loop_cpu_s = time.process_time() - cpu_start
 
     metrics = run.validate(model, stage)
     if metrics:
@@ -390,7 +391,8 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     run.state["checkpoints"][name] = path
     ran = st.steps - step0
     summary.update(losses=losses, val=metrics, checkpoint=path,
-                   sec_per_step=loop_s / ran if ran else None)
+                   sec_per_step=loop_s / ran if ran else None,
+                   cpu_sec_per_step=loop_cpu_s / ran if ran else None)
     run.state["done"][str(stage)] = {k: v for k, v in summary.items() if k != "losses"}
     nxt = [s for s in run.stages if s > stage]
     run.state.update(stage=nxt[0] if nxt else stage, step=0 if nxt else st.steps)
