@@ -125,6 +125,19 @@ def test_snapshot_then_stage2_from_it_via_cli(data: tuple[Path, Path], tmp_path:
                  "--init-from", str(snap), "--set", "model.decoder.n_bins=8"]) == 2
 
 
+def test_cli_stop_and_resume(data: tuple[Path, Path], tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    sets = [a for item in TINY for a in ("--set", item)]
+    out = tmp_path / "run"
+    assert main(["train", "--train-dir", str(data[0]), "--val-dir", "none", *sets,
+                 "--out", str(out), "--stage", "1", "--steps1", "3", "--stop-after", "2"]) == 0
+    assert "--resume" in capsys.readouterr().out and not (out / "stage1.yaml").exists()
+    assert main(["train", "--resume", "--out", str(out)]) == 0  # config comes from out/
+    _, card = load_checkpoint(out / "stage1")
+    assert card["steps"]["stage1"] == 3 and card["training"]["data"]["val"] is None
+    assert main(["train", "--resume", "--out", str(out), "--config", "x.yaml"]) == 2
+
+
 def test_deterministic_batches_and_aux_schedule() -> None:
     seen = np.concatenate([batch_indices(10, 4, 0, 1, s) for s in range(5)])
     assert sorted(seen[:10]) == list(range(10))  # one epoch covers every frame once

@@ -17,7 +17,11 @@ def add_parser(subparsers: Any) -> None:
         description="Train IID-RDepth. Settings come from the shipped default config, an "
                     "optional --config YAML, then --set KEY=VALUE overrides, then the "
                     "shortcut options below. Writes checkpoints, a resume state and the "
-                    "resolved config under --out.")
+                    "resolved config under --out.",
+        epilog="Equal-budget ablation in one run: --stage both --steps1 N1+N2 --snapshot-at N1 "
+               "--steps2 N2 --set stage2.init_from=snapshot --set stage1.schedule=constant "
+               "trains the baseline for N1+N2 steps (stage1.*) and the full model from its "
+               "step-N1 snapshot for N2 steps (stage2.*).")
     p.add_argument("--config", type=Path, metavar="YAML", help="config file (partial is fine)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted override, e.g. --set stage2.steps=500 (repeatable)")
