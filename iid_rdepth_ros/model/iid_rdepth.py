@@ -205,9 +205,16 @@ class IIDRDepth(nn.Module):
     # ------------------------------------------------------------------------------- export
 
     def for_export(self) -> IIDRDepth:
-        """Eval-mode deep copy with the spectral norms baked into plain weights (no
-        parametrisations, no in-place power iterations), ready for ``torch.onnx.export``."""
-        model = copy.deepcopy(self).eval()
+        """Eval-mode copy with the spectral norms baked into plain weights (no
+        parametrisations, no in-place power iterations), ready for ``torch.onnx.export``.
+
+        Built fresh and loaded from this model's state: a ``deepcopy`` would share the
+        parametrised classes, and removing a parametrisation from one copy would break the
+        other.
+        """
+        model = IIDRDepth(self.cfg, copy.deepcopy(self.encoder), variant=self.variant)
+        model.load_state_dict(self.state_dict())
+        model.to(next(self.parameters()).device).eval()
         for module in model.modules():
             if parametrize.is_parametrized(module):
                 for name in list(module.parametrizations.keys()):
