@@ -1,0 +1,111 @@
+"""``iid-rdepth bench``: runtime benchmark over backends, variants, T and input sizes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+
+
+def _csv(kind: type, allowed: tuple[str, ...] | None = None):
+    def parse(text: str) -> list:
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("empty list")
+        if allowed is not None:
+            bad = [s for s in items if s not in allowed]
+            if bad:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {', '.join(bad)} (choose from {', '.join(allowed)})")
+        try:
+            return [kind(s) for s in items]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must look like 192x640, got {text!r}") from None
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise ValueError(f"size {text} must be positive multiples of 32")
+    return (h, w)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``bench``."""
+    p = subparsers.add_parser(
+        "bench", help="benchmark latency/throughput/memory/FLOP efficiency of the runtimes",
+        description="Benchmark every available backend (torch, onnxruntime; tensorrt where "
+                    "importable and engines are given) for mono and stereo, T in {1,2,4,8}, "
+                    "at 192x640 and 352x1216: median/p95 latency, throughput, peak memory (own "
+                    "subprocess per configuration), FLOPs counted from the ONNX graph and the "
+                    "fraction of this machine's measured float32 matmul peak. Writes "
+                    "bench.json and bench.md (with the command line) into --out.")
+    p.add_argument("--model", default="default", metavar="NAME_OR_PATH",
+                   help="checkpoint (speed does not depend on its weights)")
+    p.add_argument("--backends", type=_csv(str, BACKENDS), default=None,
+                   help="comma list (default: torch,onnxruntime, plus tensorrt if importable)")
+    p.add_argument("--variants", type=_csv(str, ("mono", "stereo")), default=["mono", "stereo"])
+    p.add_argument("--steps", type=_csv(int), default=[1, 2, 4, 8], help="comma list of T")
+    p.add_argument("--sizes", type=_csv(str), default=["192x640", "352x1216"],
+                   help="comma list of HxW")
+    p.add_argument("--repeats", type=int, default=20, help="timed runs per configuration")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs first")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="CPU threads for torch / onnxruntime and the matmul peak")
+    p.add_argument("--engines", type=Path, metavar="DIR",
+                   help="TensorRT engines as DIR/HxW_T<T>/<variant>.<precision>.engine")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR",
+                   help="where exported ONNX graphs are cached (default: beside the checkpoint "
+                        "or ~/.cache/iid_rdepth_ros)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks"), metavar="DIR",
+                   help="results directory (default: benchmarks/)")
+    p.add_argument("--name", default="bench", help="file stem of the results (default bench)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep and write ``<name>.json`` and ``<name>.md``."""
+    from iid_rdepth_ros.runtime.benchmark_sweep import SweepOptions, run_sweep, to_markdown
+    from iid_rdepth_ros.runtime.lazy_import import is_available
+
+    sizes = [_size(s) for s in args.sizes]
+    if args.repeats < 2 or args.warmup < 0 or args.threads < 1:
+        raise ValueError("need --repeats >= 2, --warmup >= 0 and --threads >= 1")
+    if any(t < 1 for t in args.steps):
+        raise ValueError("--steps values must be >= 1")
+    backends = args.backends
+    if backends is None:
+        backends = ["torch", "onnxruntime"] + (["tensorrt"] if is_available("tensorrt") else [])
+    if "tensorrt" in backends and args.engines is None:
+        raise ValueError("the tensorrt backend needs --engines DIR (see --help)")
+    options = SweepOptions(model=args.model, backends=backends, variants=args.variants,
+                           steps=args.steps, sizes=sizes, repeats=args.repeats,
+                           warmup=args.warmup, threads=args.threads,
+                           engine_dir=str(args.engines) if args.engines else None,
+                           cache_dir=str(args.cache_dir) if args.cache_dir else None)
+
+    def progress(message: str) -> None:
+        if not args.no_progress:
+            print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    result = run_sweep(options, progress)
+    command = getattr(args, "command_line", None) or "iid-rdepth " + " ".join(sys.argv[1:])
+    result["command"] = command
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = args.out / f"{args.name}.json", args.out / f"{args.name}.md"
+    json_path.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    md_path.write_text(to_markdown(result, command), "utf-8")
+    print(md_path.read_text("utf-8"))
+    print(f"wrote {json_path} and {md_path}")
+    errors = [r for r in result["rows"] if "error" in r]
+    return 1 if errors and len(errors) == len(result["rows"]) else 0
