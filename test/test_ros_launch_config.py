@@ -81,6 +81,24 @@ def test_descriptors_ranges_and_unconfigured_changes(node: DepthNode) -> None:
     result = node.set_parameters([Parameter("max_depth", value=0.2)])[0]
     assert not result.successful and "min_depth must be < max_depth" in result.reason
     assert node.set_parameters([Parameter("backend", value="auto")])[0].successful
+    # `-p aux_mode:=off` arrives as YAML boolean false: accepted as "off"
+    assert node.set_parameters([Parameter("aux_mode", value=False)])[0].successful
+    assert node._param("aux_mode") == "off"
+    assert not node.set_parameters([Parameter("aux_mode", value=True)])[0].successful
+    assert node.set_parameters([Parameter("aux_mode", value="auto")])[0].successful
+
+
+def test_unquoted_off_on_the_command_line() -> None:
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID,
+               args=["--ros-args", "-p", "aux_mode:=off", "-p", "points_stride:=3"])
+    try:
+        depth_node = DepthNode(context=context)
+        assert depth_node._param("aux_mode") == "off"
+        assert depth_node._param("points_stride") == 3
+        depth_node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
 
 
 @pytest.mark.parametrize("name", LAUNCH_FILES)

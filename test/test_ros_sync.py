@@ -35,7 +35,7 @@ def test_stamp_ring_bounded_nearest_and_latest() -> None:
 def test_stereo_pair_in_either_order() -> None:
     sync = InputSync("auto", tolerance_s=0.01)
     assert sync.add_info(msg(0.0), 0.0).ready == []
-    sync.add_aux_info(msg(0.0, "auxinfo"))
+    sync.add_aux_info(msg(0.0, "auxinfo"), 0.0)
     # aux first, then main: paired at once
     sync.add_aux(msg(1.000, "a1"), 1.0)
     out = sync.add_main(msg(1.004, "m1"), 1.001)
@@ -47,19 +47,28 @@ def test_stereo_pair_in_either_order() -> None:
     out = sync.add_aux(msg(1.100, "a2"), 1.11)
     assert [(f.image.name, f.aux_image.name) for f in out.ready] == [("m2", "a2")]
     assert sync.pending == 0
+    # once aux camera_infos are seen carrying the image stamps, a pair waits for its own
+    sync.add_aux_info(msg(1.2, "auxinfo3"), 1.2)
+    sync.add_aux(msg(1.2, "a3"), 1.2)
+    assert sync.add_main(msg(1.2, "m3"), 1.2).ready[0].aux_info.name == "auxinfo3"
+    sync.add_aux(msg(1.3, "a4"), 1.3)
+    assert sync.add_main(msg(1.3, "m4"), 1.3).ready == []
+    out = sync.add_aux_info(msg(1.3, "auxinfo4"), 1.31)
+    assert [(f.aux_image.name, f.aux_info.name) for f in out.ready] == [("a4", "auxinfo4")]
 
 
 def test_mono_fallback_when_aux_late_or_absent_then_reengage() -> None:
     sync = InputSync("auto", tolerance_s=0.01, wait_s=0.05)
-    sync.add_info(msg(0.0), 0.0)
-    sync.add_aux_info(msg(0.0))
     t = 0.0
-    for i in range(5):  # 30 Hz stereo
+    for i in range(5):  # 30 Hz stereo, camera_infos stamped like their images
         t = i / 30
+        sync.add_info(msg(t), t)
+        sync.add_aux_info(msg(t), t)
         sync.add_aux(msg(t), t)
         assert sync.add_main(msg(t), t).ready[0].aux_image is not None
     # aux stops: the next main waits at most wait_s, then goes mono
     t += 1 / 30
+    sync.add_info(msg(t), t)
     assert sync.add_main(msg(t, "late"), t).ready == []
     assert sync.poll(t + 0.01).ready == []
     out = sync.poll(t + 0.06)
@@ -67,10 +76,13 @@ def test_mono_fallback_when_aux_late_or_absent_then_reengage() -> None:
     assert out.ready[0].aux_image is None and "within sync_tolerance" in out.ready[0].mono_reason
     # once the stream is stale, mains are released immediately as mono
     t += 0.6
+    sync.add_info(msg(t), t)
     out = sync.add_main(msg(t, "mono"), t)
     assert out.ready[0].aux_image is None and out.ready[0].mono_reason == "aux stream absent"
     # aux returns: engaged again
     t += 1 / 30
+    sync.add_info(msg(t), t)
+    sync.add_aux_info(msg(t), t)
     sync.add_aux(msg(t), t)
     assert sync.add_main(msg(t), t).ready[0].aux_image is not None
 
@@ -105,7 +117,16 @@ def test_camera_info_wait_then_drop_and_exact_stamp_preferred() -> None:
     sync.add_info(msg(2.0, "info2"), 2.0)
     sync.add_info(msg(3.0, "info3"), 3.0)
     assert sync.add_main(msg(2.0), 3.0).ready[0].info.name == "info2"  # same stamp
-    assert sync.add_main(msg(5.0), 5.0).ready[0].info.name == "info3"  # latest
+    # infos carry the image stamps: wait for the matching one ...
+    assert sync.add_main(msg(4.0), 4.0).ready == []
+    assert sync.add_info(msg(4.0, "info4"), 4.01).ready[0].info.name == "info4"
+    # ... and when it never comes, take the latest after wait_s
+    assert sync.add_main(msg(5.0), 5.0).ready == []
+    assert sync.poll(5.06).ready[0].info.name == "info4"
+    # a driver whose camera_info stamps never match its images: latest, without waiting
+    static = InputSync("off", wait_s=0.05)
+    static.add_info(msg(0.0, "static"), 0.0)
+    assert static.add_main(msg(7.0), 7.0).ready[0].info.name == "static"
     fresh = InputSync("off", wait_s=0.05)
     fresh.add_main(msg(1.0), 1.0)
     out = fresh.poll(1.06)
@@ -122,6 +143,7 @@ def test_latest_wins_and_bounded_pending() -> None:
         dropped += len(out.dropped)
         assert sync.pending <= 4
     assert dropped == 15
+    sync.add_aux_info(msg(0.19), 0.02)
     out = sync.add_aux(msg(0.19), 0.02)  # matches the newest: the older ones are superseded
     assert [f.stamp for f in out.ready] == [190_000_000] and out.ready[0].aux_image is not None
     assert {kind for _, kind, _ in out.dropped} == {"superseded"} and sync.pending == 0

@@ -123,7 +123,7 @@ class DepthNode(LifecycleNode):
 
     # -- parameters -------------------------------------------------------------------------
     def _param(self, name: str) -> Any:
-        return self.get_parameter(name).value
+        return SPECS[name].coerce(self.get_parameter(name).value)
 
     def _read_settings(self) -> OutputSettings:
         return OutputSettings(
@@ -317,7 +317,7 @@ class DepthNode(LifecycleNode):
         self._dispatch(self._sync.add_aux(msg, time.monotonic()))
 
     def _on_aux_info(self, msg: CameraInfo) -> None:
-        self._sync.add_aux_info(msg)
+        self._dispatch(self._sync.add_aux_info(msg, time.monotonic()))
 
     def _poll_sync(self) -> None:
         if self._sync is not None:

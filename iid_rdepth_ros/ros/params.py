@@ -39,6 +39,18 @@ class ParamSpec:
     float_range: tuple[float, float] | None = None
 
     @property
+    def off_is_bool(self) -> bool:
+        """A choice ``off`` reaches the node as boolean False when written unquoted
+        (``-p aux_mode:=off`` is YAML); such parameters accept that and mean ``off``."""
+        return "off" in self.choices
+
+    def coerce(self, value: object) -> object:
+        """The value the node uses (``False`` -> ``"off"`` where :attr:`off_is_bool`)."""
+        if self.off_is_bool and value is False:
+            return "off"
+        return value
+
+    @property
     def type(self) -> int:
         """rcl_interfaces ParameterType of the default."""
         if isinstance(self.default, bool):
@@ -55,7 +67,7 @@ class ParamSpec:
         constraints = f"one of: {', '.join(self.choices)}" if self.choices else ""
         desc = ParameterDescriptor(
             name=self.name, type=self.type, description=self.description + note,
-            additional_constraints=constraints,
+            additional_constraints=constraints, dynamic_typing=self.off_is_bool,
         )
         if self.int_range is not None:
             lo, hi, step = self.int_range
@@ -116,8 +128,11 @@ def check_value(name: str, value: object, current: dict[str, object]) -> str | N
     spec = SPECS.get(name)
     if spec is None:
         return None
+    value = spec.coerce(value)
     if spec.choices and value not in spec.choices:
         return f"{name} must be one of {', '.join(spec.choices)}, got {value!r}"
+    if spec.off_is_bool and not isinstance(value, str):
+        return f"{name} must be a string, got {value!r}"
     if name in ("min_depth", "max_depth"):
         lo = value if name == "min_depth" else current["min_depth"]
         hi = value if name == "max_depth" else current["max_depth"]

@@ -1,7 +1,8 @@
 """Pairing of the four input streams by stamp (no message_filters; small, bounded, no vectors).
 
-A main image becomes a :class:`FrameSet` once its camera_info is known (same stamp, else the
-latest one: camera_info rarely changes) and its auxiliary view is settled: an aux image whose
+A main image becomes a :class:`FrameSet` once its camera_info is known (same stamp; else,
+unless that stream's infos carry the image stamps and this one may still come, the latest one:
+camera_info rarely changes) and its auxiliary view is settled: an aux image whose
 stamp is within ``tolerance`` (stereo), or none because ``aux_mode`` is off, the aux stream is
 absent/stale, or no partner arrived within ``wait_s`` of wall time (mono fallback). Frames are
 released in stamp order; a frame overtaken by a newer released one is dropped (latest wins).
@@ -124,6 +125,7 @@ class InputSync:
         self._last_aux_wall: float | None = None
         self._aux_interval: float | None = None
         self._last_released = -1
+        self._info_tracks_stamps = {"main": False, "aux": False}
 
     # -- inputs ---------------------------------------------------------------------------
     def add_info(self, msg: Any, now: float) -> Released:
@@ -131,9 +133,10 @@ class InputSync:
         self._infos.add(stamp_ns(msg), msg)
         return self.poll(now)
 
-    def add_aux_info(self, msg: Any) -> None:
-        """An aux camera_info."""
+    def add_aux_info(self, msg: Any, now: float) -> Released:
+        """An aux camera_info; may complete a stereo frame waiting for it."""
         self._aux_infos.add(stamp_ns(msg), msg)
+        return self.poll(now)
 
     def add_aux(self, msg: Any, now: float) -> Released:
         """An aux image; may complete a main frame waiting for its partner."""
@@ -215,21 +218,43 @@ class InputSync:
         self._pending = keep
         return out
 
+    _WAIT = object()
+
+    def _camera_info(self, ring: StampRing, stamp: int, expired: bool, stream: str) -> Any:
+        """The camera_info for an image stamp: same stamp (within tolerance) if there is one;
+        for a stream whose infos carry the image stamps, wait (until ``expired``) for it;
+        otherwise the latest info. Returns the message, None (none at all) or ``_WAIT``."""
+        found = ring.nearest(stamp, self.tolerance)
+        if found is not None:
+            self._info_tracks_stamps[stream] = True
+            return found[1]
+        newest = ring.newest_stamp()
+        coming = newest is None or newest <= stamp + self.tolerance
+        if self._info_tracks_stamps[stream] and coming and not expired:
+            return self._WAIT
+        latest = ring.latest()
+        if latest is None:
+            return None if expired else self._WAIT
+        return latest[1]
+
     def _settle(self, frame: FrameSet, now: float) -> tuple[str, str] | None:
         expired = now - frame.received >= self.wait_s
         if frame.info is None:
-            found = self._infos.nearest(frame.stamp, self.tolerance) or self._infos.latest()
-            if found is None:
-                return ("no_camera_info", "no camera_info received for the image yet") if (
-                    expired) else None
-            frame.info = found[1]
+            info = self._camera_info(self._infos, frame.stamp, expired, "main")
+            if info is self._WAIT:
+                return None
+            if info is None:
+                return "no_camera_info", "no camera_info received for the image yet"
+            frame.info = info
         if self.aux_mode == "off":
             return "ready", ""
         match = self._aux.nearest(frame.stamp, self.tolerance)
         if match is not None:
-            aux_stamp, frame.aux_image = match
-            info = self._aux_infos.nearest(aux_stamp, self.tolerance) or self._aux_infos.latest()
-            frame.aux_info = None if info is None else info[1]
+            aux_stamp, aux_image = match
+            info = self._camera_info(self._aux_infos, aux_stamp, expired, "aux")
+            if info is self._WAIT:
+                return None
+            frame.aux_image, frame.aux_info = aux_image, info  # None: the worker says why
             frame.mono_reason = ""
             return "ready", ""
         present = self.aux_present(now)
