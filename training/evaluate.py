@@ -125,6 +125,53 @@ def predict(model: Any, data: Any, aux: bool, steps: int | None = None, batch_si
             bar.close()
 
 
+def predict_runner(backend: str, model_name_or_path: str, data: Any, aux: bool,
+                   steps: int | None, input_size: tuple[int, int],
+                   num_threads: int | None = None, progress: bool = True,
+                   desc: str = "evaluate", timing: dict[str, float] | None = None,
+                   engine_path: str | None = None, device: str = "cpu"
+                   ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Like ``predict`` but through the deployment runtime (``iid_rdepth_ros.runtime``).
+
+    Every backend gets the same frames through the same pre/post-processing, so torch,
+    onnxruntime and tensorrt are scored identically. The runner's depth range is opened wide
+    (the metrics clip to the protocol's range themselves); ``timing`` counts ``runner.infer``.
+    """
+    from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, create_runner
+
+    tiny, huge = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+    config = RunnerConfig(backend=backend, model_path=str(model_name_or_path),
+                          engine_path=engine_path, input_height=input_size[0],
+                          input_width=input_size[1], diffusion_steps=steps, min_depth=tiny,
+                          max_depth=huge, device=device, num_threads=num_threads)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(data), desc=desc, unit="frame")
+    try:
+        with create_runner(config) as runner:
+            use_aux = bool(aux) and bool(runner.info["stereo_capable"])
+            for position in range(len(data)):
+                item = data.raw(position)
+                intrinsics = Intrinsics(float(item["fx"]), float(item["fy"]), float(item["cx"]),
+                                        float(item["cy"]))
+                t0 = time.perf_counter()
+                depth = runner.infer(np.asarray(item["image"]),
+                                     aux=np.asarray(item["aux"]) if use_aux else None,
+                                     intrinsics=intrinsics,
+                                     baseline_m=float(item["baseline_m"]) if use_aux else None)
+                if timing is not None:
+                    timing["model_s"] = timing.get("model_s", 0.0) + time.perf_counter() - t0
+                    timing["frames"] = timing.get("frames", 0) + 1
+                yield position, depth, np.asarray(item["depth"], dtype=np.float32)
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def data_info(data: Any, data_dir: str | Path) -> dict[str, Any]:
     """Where the frames came from: directory, seed, size, frame counts."""
     meta = data.meta
@@ -173,8 +220,12 @@ def evaluate(model_name_or_path: str, data_dir: str | Path, aux: bool, steps: in
              batch_size: int = 4, num_threads: int | None = None, progress: bool = True, *,
              frames: int | None = None, min_depth: float = 1e-3, max_depth: float = 80.0,
              garg_crop: bool = False, per_frame: bool = True,
-             device: str = "cpu") -> dict[str, Any]:
+             device: str = "cpu", backend: str | None = None,
+             engine_path: str | None = None) -> dict[str, Any]:
     """Run a model over a synth-street directory and score it (see module docstring).
+
+    ``backend`` (``torch`` / ``onnxruntime`` / ``tensorrt``): predict through the deployment
+    runtime (``predict_runner``) instead of calling the model directly.
 
     Returns the ``METRIC_KEYS`` and ``frames`` at the top level, plus ``model``, ``aux``
     (requested), ``aux_engaged``, ``steps`` (effective T), ``data``, ``protocol``, ``timing``
@@ -189,8 +240,15 @@ def evaluate(model_name_or_path: str, data_dir: str | Path, aux: bool, steps: in
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     mode = "stereo" if aux_engaged(model, aux) else "mono"
-    for pos, pred, gt in predict(model, data, aux, steps, batch_size, progress,
-                                 desc=f"evaluate {mode}", timing=timing):
+    if backend is None:
+        predictions = predict(model, data, aux, steps, batch_size, progress,
+                              desc=f"evaluate {mode}", timing=timing)
+    else:
+        predictions = predict_runner(backend, model_name_or_path, data, aux,
+                                     effective_steps(model, steps), model.cfg.input_size,
+                                     num_threads, progress, f"evaluate {mode} ({backend})",
+                                     timing, engine_path, device)
+    for pos, pred, gt in predictions:
         m = acc.update(pred, gt)
         if per_frame and m is not None:
             rows.append({"index": int(data.indices[pos]), **{k: m[k] for k in METRIC_KEYS}})
@@ -206,7 +264,8 @@ def evaluate(model_name_or_path: str, data_dir: str | Path, aux: bool, steps: in
         protocol=protocol_info(min_depth, max_depth, garg_crop),
         timing={"wall_s": round(wall, 3), "model_ms_per_frame":
                 round(1000.0 * timing.get("model_s", 0.0) / n, 2),
-                "batch_size": batch_size, "device": str(device)},
+                "batch_size": batch_size, "device": str(device),
+                "backend": backend or "torch (direct)"},
     )
     if per_frame:
         result["per_frame"] = rows

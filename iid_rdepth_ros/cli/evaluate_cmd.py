@@ -57,6 +57,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--threads", type=_positive, default=None, metavar="N",
                    help="torch intra-op threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default=None,
+                   help="predict through the deployment runtime with this backend (same "
+                        "pre/post-processing for all); default: the model called directly")
+    p.add_argument("--engine", metavar="FILE", help="TensorRT engine for --backend tensorrt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -76,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and report; user errors raise ValueError / FileNotFoundError (exit 2)."""
     if not args.sgbm and not args.model:
         raise ValueError("--model is required (or use --sgbm for the OpenCV SGBM baseline)")
+    if args.backend is not None and args.sgbm:
+        raise ValueError("--backend applies to the network, not to --sgbm")
+    if args.backend == "tensorrt" and not args.engine:
+        raise ValueError("--backend tensorrt needs --engine FILE")
     if not args.max_depth > 1e-3:
         raise ValueError(f"--max-depth must be > 0.001, got {args.max_depth}")
     from iid_rdepth_ros.training.report import markdown_table, print_table, write_json
@@ -93,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
         result = evaluate(args.model, args.data, args.aux, args.steps, args.batch_size,
                           args.threads, progress, frames=args.frames, max_depth=args.max_depth,
-                          garg_crop=args.garg_crop, device=args.device)
+                          garg_crop=args.garg_crop, device=args.device,
+                          backend=args.backend, engine_path=args.engine)
     rows = _rows(result, args)
     title = f"synth-street {args.data}, {result['frames']} frames"
     if args.model:
