@@ -88,9 +88,14 @@ class NodeProcess:
     """``iid_rdepth_node`` in a subprocess; log in a file; RSS from /proc."""
 
     def __init__(self, domain_id: int, namespace: str, params: dict[str, Any],
-                 log_dir: Path, threads: int = 1) -> None:
-        args = [sys.executable, "-m", "iid_rdepth_ros.ros.node", "--ros-args",
-                "-r", f"__ns:=/{namespace}"]
+                 log_dir: Path, threads: int = 1, console_script: bool = False) -> None:
+        script = Path(sys.executable).with_name("iid_rdepth_node")
+        if console_script:  # the installed entry point (`ros2 run` runs the same one)
+            assert script.is_file(), f"{script} missing: pip install -e . first"
+            args = [str(script)]
+        else:
+            args = [sys.executable, "-m", "iid_rdepth_ros.ros.node"]
+        args += ["--ros-args", "-r", f"__ns:=/{namespace}"]
         for key, value in params.items():
             # strings single-quoted: YAML would read -p aux_mode:=off as boolean false
             text = (str(value).lower() if isinstance(value, bool) else

@@ -1,7 +1,9 @@
-"""iid_rdepth_node lifecycle over real DDS: configure fails cleanly (naming the file and the
-reason) for a missing or broken model or an unusable engine; after fixing the parameter the
-node configures, activates, deactivates and cleans up; fixed parameters change only while
-unconfigured (here: output_resolution network)."""
+"""iid_rdepth_node lifecycle over real DDS, started through its console script.
+
+Configure fails cleanly (naming the file and the reason) for a missing or broken model or an
+unusable engine; after fixing the parameter the node configures, activates, deactivates and
+cleans up; fixed parameters change only while unconfigured (here: output_resolution network).
+"""
 
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory
             "autostart": False, "backend": "torch",
             "model_path": str(tmp / "missing" / "model.safetensors"),
             "input_height": 96, "input_width": 320,
-        }, tmp)
+        }, tmp, console_script=True)
         harness = Harness(context, NS)
         control = NodeControl(harness)
         try:
