@@ -108,6 +108,7 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     num_threads: int = 2
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto (cuda when available)
     cache: CacheConfig = field(default_factory=CacheConfig)
     out_dir: str = "out/train"
     progress: bool = True
@@ -120,6 +121,8 @@ class TrainConfig:
         _check(self.num_threads >= 1, "num_threads", "must be >= 1")
         for key in ("val_every", "ckpt_every", "log_every"):
             _check(getattr(self, key) >= 0, key, "must be >= 0")
+        _check(self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:"),
+               "device", f"must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         _check(self.cache.mode in CACHE_MODES, "cache.mode", f"must be one of {CACHE_MODES}")
         _check(self.data.val_frames >= 0, "data.val_frames", "must be >= 0")
         _check(0 < self.data.min_depth < self.data.max_depth, "data.min_depth",

@@ -112,10 +112,13 @@ class FeatureCache:
     # -- building ---------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, batch: dict[str, Any], aux: bool) -> dict[str, list[torch.Tensor]]:
-        """Encoder features of a collated batch (main levels 0..3, aux levels 0..1)."""
-        out = {"main": list(self.model.encode(batch["image"]))}
+        """Encoder features of a collated batch (main levels 0..3, aux levels 0..1), on the
+        CPU whatever device the model is on."""
+        device = next(self.model.encoder.parameters()).device
+        out = {"main": [t.cpu() for t in self.model.encode(batch["image"].to(device))]}
         if aux:
-            out["aux"] = list(self.model.encode(batch["aux"], levels=AUX_LEVELS))
+            out["aux"] = [t.cpu() for t in self.model.encode(batch["aux"].to(device),
+                                                             levels=AUX_LEVELS)]
         return out
 
     def _build(self, dest: Path | None, progress: bool, desc: str) -> dict[str, np.ndarray]:
@@ -175,7 +178,7 @@ class FeatureCache:
 
     # -- reading ----------------------------------------------------------------------------
     def batch(self, indices: Sequence[int], *, aux: bool = False) -> dict[str, Any]:
-        """Features and targets of frames ``indices``.
+        """Features and targets of frames ``indices`` (CPU tensors).
 
         Returns ``main`` (4 float32 tensors), ``aux`` (2 tensors, only when ``aux``), the stored
         targets ``lidar`` / ``depth`` as (B, 1, h, w) float32 metres, and ``fx``, ``baseline``

@@ -172,6 +172,7 @@ class _Run:
         self.state: dict[str, Any] = {"stage": self.stages[0], "step": 0, "done": {},
                                       "checkpoints": {}, "elapsed_s": 0.0}
         self.resume = resume
+        self.device = resolve_device(cfg.device)
         self.init: dict[str, Any] = {}  # stage-1 checkpoint stage 2 started from
         self.t0 = time.monotonic()
         self._frames: dict[str, DepthFrames] = {}
@@ -242,16 +243,33 @@ class _Run:
             n = len(cache)
             for start in range(0, n, self.cfg.batch_size):
                 idx = list(range(start, min(start + self.cfg.batch_size, n)))
-                b = cache.batch(idx, aux=mode == "stereo")
+                b = _to(cache.batch(idx, aux=mode == "stereo"), self.device)
                 pred = _decode(model, b, mode == "stereo", None, b["depth"].shape[-2:],
                                self.canonical)
-                pred = self.metric_depth(pred, b["fx"])
+                pred = self.metric_depth(pred, b["fx"]).cpu()
+                depth = b["depth"].cpu()
                 for i in range(len(idx)):
-                    acc.update(pred[i, 0].numpy(), b["depth"][i, 0].numpy())
+                    acc.update(pred[i, 0].numpy(), depth[i, 0].numpy())
             results[mode] = acc.result()
         model.train(was_training)
         _keep_encoder_eval(model)
         return results
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda[:N]`` or ``auto``; a CUDA device that is not there is a ValueError."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available here")
+    return torch.device(name)
+
+
+def _to(b: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    if device.type == "cpu":
+        return b
+    return {k: [t.to(device, non_blocking=True) for t in v] if isinstance(v, list)
+            else v.to(device, non_blocking=True) for k, v in b.items()}
 
 
 def _keep_encoder_eval(model: torch.nn.Module) -> None:
@@ -294,7 +312,7 @@ def _stage_model(run: _Run, stage: int) -> torch.nn.Module:
         run.init = {"source": str(src), "steps": (card.get("steps") or {}).get("stage1"),
                     "wall_time_s": card.get("wall_time_s")}
     model.set_stage(stage)
-    return model
+    return model.to(run.device)
 
 
 def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
@@ -342,7 +360,8 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             group["lr"] = lr
         torch.manual_seed(step_seed(cfg.seed, stage, step))
         aux = stage == 2 and uses_aux(step, aux_prob)
-        b = cache.batch(batch_indices(n, cfg.batch_size, cfg.seed, stage, step), aux=aux)
+        b = _to(cache.batch(batch_indices(n, cfg.batch_size, cfg.seed, stage, step), aux=aux),
+                run.device)
         pred = _decode(model, b, aux, steps_T, b["lidar"].shape[-2:], run.canonical)
         loss = silog_loss(run.metric_depth(pred, b["fx"]), b["lidar"],
                           min_depth=cfg.data.min_depth, max_depth=cfg.data.max_depth)

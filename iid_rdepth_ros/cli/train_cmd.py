@@ -38,6 +38,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--steps2", type=int, metavar="N", help="stage-2 steps (stage2.steps)")
     p.add_argument("--batch-size", type=int, metavar="B")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (num_threads)")
+    p.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
     p.add_argument("--cache", choices=("off", "memory", "disk"), help="encoder feature cache")
     p.add_argument("--seed", type=int)
     p.add_argument("--resume", action="store_true",
@@ -55,6 +56,7 @@ def _shortcuts(args: argparse.Namespace) -> list[str]:
         "stage1.snapshot_at": args.snapshot_at, "stage1.steps": args.steps1,
         "stage2.steps": args.steps2, "batch_size": args.batch_size,
         "num_threads": args.threads, "cache.mode": args.cache, "seed": args.seed,
+        "device": args.device,
     }
     out = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
            for k, v in pairs.items() if v is not None]
