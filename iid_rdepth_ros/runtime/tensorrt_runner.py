@@ -147,8 +147,8 @@ class TensorRTRunner(Runner):
         engines = {sidecar["variant"]: (path, sidecar)}
         other = partner_engine(path, sidecar["variant"])
         if other.is_file():
-            engines[read_sidecar(other)["variant"]] = (
-                other, check_engine(other, self.config, environment))
+            partner = check_engine(other, self.config, environment)
+            engines[partner["variant"]] = (other, partner)
         if "mono" not in engines:
             raise RunnerError(f"no mono engine found for {path} (expected {other})")
         self._worker = CudaWorker(self.device_index)
