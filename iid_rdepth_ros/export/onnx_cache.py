@@ -82,8 +82,8 @@ def cached_export(model_ref: str | Path, height: int, width: int, steps: int | N
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
         export_checkpoint(str(model_ref), tmp, height, width, steps, opset=OPSET, verify=verify)
-        if entry.exists():
-            shutil.rmtree(entry, ignore_errors=True)  # stale or broken entry
+        if entry.exists() and _valid(entry) is None:  # broken; a valid one may be in use
+            shutil.rmtree(entry, ignore_errors=True)
         with contextlib.suppress(OSError):  # another process may have finished it first
             tmp.rename(entry)
     finally:
