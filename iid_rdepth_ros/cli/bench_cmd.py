@@ -52,6 +52,10 @@ def add_parser(subparsers: Any) -> None:
                     "bench.json and bench.md (with the command line) into --out.")
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                    help="checkpoint (speed does not depend on its weights)")
+    p.add_argument("--preset", metavar="NAME",
+                   help="benchmark an untrained model of this preset instead of --model "
+                        "(saved once under the user cache; speed does not need trained "
+                        "weights)")
     p.add_argument("--backends", type=_csv(str, BACKENDS), default=None,
                    help="comma list (default: torch,onnxruntime, plus tensorrt if importable)")
     p.add_argument("--variants", type=_csv(str, ("mono", "stereo")), default=["mono", "stereo"])
@@ -73,6 +77,25 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def untrained_checkpoint(preset: str) -> str:
+    """An untrained (seed 0) checkpoint of ``preset`` under the user cache, made once."""
+    from iid_rdepth_ros.export.onnx_cache import user_cache_root
+    from iid_rdepth_ros.model import get_preset
+
+    get_preset(preset)  # ValueError naming the known presets
+    stem = user_cache_root() / "bench_models" / f"untrained-{preset}"
+    if not stem.with_suffix(".yaml").is_file():
+        import torch
+
+        from iid_rdepth_ros.model import build_model
+        from iid_rdepth_ros.model.checkpoint import save_checkpoint
+
+        torch.manual_seed(0)
+        save_checkpoint(stem, build_model(get_preset(preset)),
+                        {"note": "untrained, for speed benchmarks only"})
+    return str(stem)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and write ``<name>.json`` and ``<name>.md``."""
     from iid_rdepth_ros.runtime.benchmark_sweep import SweepOptions, run_sweep, to_markdown
@@ -88,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         backends = ["torch", "onnxruntime"] + (["tensorrt"] if is_available("tensorrt") else [])
     if "tensorrt" in backends and args.engines is None:
         raise ValueError("the tensorrt backend needs --engines DIR (see --help)")
-    options = SweepOptions(model=args.model, backends=backends, variants=args.variants,
+    model = untrained_checkpoint(args.preset) if args.preset else args.model
+    options = SweepOptions(model=model, backends=backends, variants=args.variants,
                            steps=args.steps, sizes=sizes, repeats=args.repeats,
                            warmup=args.warmup, threads=args.threads,
                            engine_dir=str(args.engines) if args.engines else None,
