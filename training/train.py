@@ -194,6 +194,11 @@ class _Run:
                 self.frames(split), model, mode=c.mode, root=c.dir, fields=fields,
                 chunk=self.cfg.batch_size, progress=self.cfg.progress,
                 desc=f"encode {split}")
+            if self.cfg.progress and c.mode != "off":
+                cache = self._caches[key]
+                where = cache.path if c.mode == "disk" else "memory"
+                print(f"feature cache {split}: {len(cache)} frames, "
+                      f"{cache.nbytes / 2**20:.0f} MiB ({where})")
         else:
             self._caches[key].model = model  # same frozen encoder, new decoder around it
         return self._caches[key]
@@ -445,8 +450,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     ``resume`` continues from ``out_dir/resume``; ``stop_after`` stops (leaving a resume state)
     after that many optimisation steps in this call; ``command`` is recorded in model cards.
     The result holds ``out_dir``, ``checkpoints`` (name -> path), per-stage summaries under
-    ``stages`` (losses, val metrics, seconds per step, and the trained ``model`` object of the
-    stages run in this call), ``stopped_early``, and ``stage`` / ``step`` reached.
+    ``stages`` (losses, val metrics, wall and CPU seconds per step, and the trained ``model``
+    object of the stages run in this call), ``stopped_early``, and ``stage`` / ``step`` reached.
     """
     cfg = config.validate()
     torch.set_num_threads(cfg.num_threads)
