@@ -151,13 +151,13 @@ def ort_time_by_op(onnx_path: str, feeds: dict[str, np.ndarray], threads: int,
 
     import onnxruntime as ort
 
-    from iid_rdepth_ros.runtime.onnxruntime_runner import session_options
+    from iid_rdepth_ros.runtime.onnxruntime_runner import create_session, session_options
 
     options = session_options(ort, threads)
     options.enable_profiling = True
     with tempfile.TemporaryDirectory() as tmp:
         options.profile_file_prefix = str(Path(tmp) / "ort")
-        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        session = create_session(ort, Path(onnx_path), options, ["CPUExecutionProvider"])
         for _ in range(runs):
             session.run(["depth"], feeds)
         events = json.loads(Path(session.end_profiling()).read_text("utf-8"))

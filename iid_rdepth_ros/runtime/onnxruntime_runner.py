@@ -1,5 +1,8 @@
 """ONNX Runtime backend: CPU execution provider, CUDA where the installed build has it.
 
+Sessions use all graph optimisations and the graph rewrites of ``ort_rewrite`` (channel
+softmax as element-wise ops: same maths, much faster on the CPU provider).
+
 ``model_path`` is an exported ``.onnx`` (its partner variant beside it is found through the
 export sidecar or the ``mono.onnx`` / ``stereo.onnx`` names) or a checkpoint, which is then
 exported once into a cache keyed by checkpoint hash, size and T (``export/onnx_cache.py``).
@@ -41,6 +44,21 @@ def session_options(ort: Any, num_threads: int | None) -> Any:
 #: Metadata two graphs must share to be the mono/stereo pair of one export.
 SAME_EXPORT_KEYS = ("model", "checkpoint_sha256", "steps", "height", "width", "canonical_focal",
                     "min_depth", "max_depth")
+
+
+def create_session(ort: Any, path: Path, options: Any, providers: list[str]) -> Any:
+    """An InferenceSession on the graph after the CPU rewrites of ``ort_rewrite`` (in memory;
+    graphs with external weights are loaded from their file as they are)."""
+    import onnx
+
+    from iid_rdepth_ros.runtime.ort_rewrite import decompose_channel_softmax
+
+    model = onnx.load(str(path), load_external_data=False)
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    model, _ = decompose_channel_softmax(model)
+    return ort.InferenceSession(model.SerializeToString(), sess_options=options,
+                                providers=providers)
 
 
 def find_graphs(onnx_path: Path) -> dict[str, Path]:
@@ -103,8 +121,7 @@ class OnnxRuntimeRunner(Runner):
         for variant, path in graphs.items():
             try:
                 metas[variant] = get_metadata(path)
-                self._sessions[variant] = ort.InferenceSession(
-                    str(path), sess_options=options, providers=providers)
+                self._sessions[variant] = create_session(ort, path, options, providers)
             except Exception as exc:  # ORT raises its own exception types for bad files
                 self._sessions.clear()
                 raise RunnerError(f"onnxruntime cannot load {path}: {exc}") from exc
