@@ -237,3 +237,46 @@ def test_cloud_equals_sensor_msgs_py() -> None:
     assert ours == theirs
     back = pc2.read_points_numpy(ours, field_names=["x", "y", "z"])
     np.testing.assert_array_equal(back, xyz.reshape(-1, 3))
+
+
+@pytest.mark.parametrize("stride", [1, 2, 5])
+def test_fast_cloud_equals_reference_backprojection(stride: int) -> None:
+    from iid_rdepth_ros.ros.cloud import CloudBuilder, depth_to_cloud_reference
+
+    depth = RNG.uniform(0.5, 60.0, size=(23, 31)).astype(np.float32)
+    depth[3, :] = np.nan
+    depth[4, 4], depth[5, 5], depth[6, 6] = np.inf, 0.0, -2.0  # all invalid
+    rgb = RNG.integers(0, 256, size=(23, 31, 3), dtype=np.uint8)
+    intr = Intrinsics(fx=40.0, fy=42.0, cx=15.2, cy=11.7)
+    builder = CloudBuilder(cache_size=1)
+    for image in (rgb, None):
+        fast = cloud_to_array(builder.cloud(depth, intr, Header(), stride, image))
+        ref = cloud_to_array(depth_to_cloud_reference(depth, intr, Header(), stride, image))
+        assert fast.shape == ref.shape
+        np.testing.assert_array_equal(np.isnan(fast[..., :3]), np.isnan(ref[..., :3]))
+        np.testing.assert_allclose(fast[..., :3], ref[..., :3], rtol=1e-6, equal_nan=True)
+        if image is not None:
+            np.testing.assert_array_equal(fast[..., 3].view(np.uint32),
+                                          ref[..., 3].view(np.uint32))
+    # the ray cache follows intrinsics changes
+    other = Intrinsics(fx=80.0, fy=42.0, cx=15.2, cy=11.7)
+    fast = cloud_to_array(builder.cloud(depth, other, Header(), stride))
+    ref = cloud_to_array(depth_to_cloud_reference(depth, other, Header(), stride))
+    np.testing.assert_allclose(fast, ref, rtol=1e-6, equal_nan=True)
+
+
+def test_fast_colorizer_equals_geometry_colorize_depth() -> None:
+    from iid_rdepth_ros.geometry.colormap import colorize_depth
+    from iid_rdepth_ros.ros.colorize import DepthColorizer
+
+    depth = np.exp(RNG.uniform(np.log(0.2), np.log(120.0), size=(40, 50))).astype(np.float32)
+    depth[0, :5] = [np.nan, np.inf, 0.0, -1.0, 0.5]
+    colorizer = DepthColorizer()
+    for cmap in ("magma", "viridis"):
+        for scale in ("log", "inverse", "linear"):
+            ours = colorizer(depth, 0.5, 80.0, cmap, scale)
+            theirs = colorize_depth(depth, 0.5, 80.0, cmap, order="bgr", scale=scale)
+            np.testing.assert_array_equal(ours, theirs)
+    assert ours[0, :4].sum() == 0  # invalid pixels are black
+    with pytest.raises(ValueError, match="min_depth"):
+        colorizer(depth, 5.0, 1.0, "magma")

@@ -65,11 +65,12 @@ def sample_colors(image: np.ndarray, grid_hw: tuple[int, int], stride: int) -> n
     """
     h, w = grid_hw
     ih, iw = image.shape[:2]
+    if (ih, iw) == (h, w):
+        return image[::stride, ::stride]  # a view, no copy
     rows = np.arange(0, h, stride)
     cols = np.arange(0, w, stride)
-    if (ih, iw) != (h, w):
-        rows = np.clip(np.floor((rows + 0.5) * ih / h).astype(np.intp), 0, ih - 1)
-        cols = np.clip(np.floor((cols + 0.5) * iw / w).astype(np.intp), 0, iw - 1)
+    rows = np.clip(np.floor((rows + 0.5) * ih / h).astype(np.intp), 0, ih - 1)
+    cols = np.clip(np.floor((cols + 0.5) * iw / w).astype(np.intp), 0, iw - 1)
     return image[rows[:, None], cols[None, :]]
 
 
@@ -127,6 +128,68 @@ def build_cloud(header: Header, records: np.ndarray) -> PointCloud2:
     return cloud
 
 
+class CloudBuilder:
+    """Builds organised clouds fast by caching the unit rays of the pixel grid.
+
+    The rays are ``geometry.backproject`` of a unit depth (so the projection model lives in
+    one place); per frame the cloud is ``ray * z`` written straight into the message records,
+    and colours are written as bytes of the packed ``rgb`` field. Same result as
+    :func:`depth_to_cloud_reference` (tested), several times faster.
+    """
+
+    def __init__(self, cache_size: int = 4) -> None:
+        self._rays: dict[tuple, np.ndarray] = {}
+        self._cache_size = cache_size
+
+    def rays(self, hw: tuple[int, int], intrinsics: Intrinsics, stride: int) -> np.ndarray:
+        """``(H', W', 2)`` float32 ``((u - cx) / fx, (v - cy) / fy)`` of the kept pixels."""
+        key = (tuple(hw), stride, intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy)
+        rays = self._rays.get(key)
+        if rays is None:
+            unit = backproject(np.ones(hw, np.float32), intrinsics.fx, intrinsics.fy,
+                               intrinsics.cx, intrinsics.cy, stride=stride)
+            rays = np.ascontiguousarray(unit[..., :2])
+            if len(self._rays) >= self._cache_size:
+                self._rays.pop(next(iter(self._rays)))
+            self._rays[key] = rays
+        return rays
+
+    def records(self, depth: np.ndarray, intrinsics: Intrinsics, stride: int = 1,
+                image: np.ndarray | None = None) -> np.ndarray:
+        """``(H', W', 3|4)`` float32 records (see :func:`points_array`) of a depth image."""
+        depth = np.asarray(depth)
+        if depth.ndim != 2:
+            raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        rays = self.rays(depth.shape, intrinsics, stride)
+        z = depth[::stride, ::stride].astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            z[~(np.isfinite(z) & (z > 0))] = np.nan
+        records = np.empty(z.shape + (3 if image is None else 4,), dtype=np.float32)
+        np.multiply(rays[..., 0], z, out=records[..., 0])
+        np.multiply(rays[..., 1], z, out=records[..., 1])
+        records[..., 2] = z
+        if image is not None:
+            rgb = sample_colors(image, depth.shape, stride)
+            as_bytes = records.view(np.uint8).reshape(z.shape + (16,))
+            # uint32 0x00RRGGBB in host byte order: bytes B, G, R, 0 on little-endian
+            order = (2, 1, 0) if sys.byteorder == "little" else (0, 1, 2)
+            first = 12 if sys.byteorder == "little" else 13
+            for offset, channel in enumerate(order):
+                as_bytes[..., first + offset] = rgb[..., channel]
+            as_bytes[..., 15 if sys.byteorder == "little" else 12] = 0
+        return records
+
+    def cloud(self, depth: np.ndarray, intrinsics: Intrinsics, header: Header,
+              stride: int = 1, image: np.ndarray | None = None) -> PointCloud2:
+        """Organised PointCloud2 of a depth image (metres, NaN invalid)."""
+        return build_cloud(header, self.records(depth, intrinsics, stride, image))
+
+
+_BUILDER = CloudBuilder()
+
+
 def depth_to_cloud(
     depth: np.ndarray,
     intrinsics: Intrinsics,
@@ -137,8 +200,21 @@ def depth_to_cloud(
     """Organised cloud of a depth image (metres, NaN invalid) through its intrinsics.
 
     Point ``(r, c)`` of the cloud is depth pixel ``(r * stride, c * stride)``; ``image``
-    (``(H, W, 3) uint8`` RGB, any size) adds the ``rgb`` field.
+    (``(H, W, 3) uint8`` RGB, any size) adds the ``rgb`` field. Uses a shared
+    :class:`CloudBuilder` (ray cache); thread-safe for one caller per image size.
     """
+    return _BUILDER.cloud(depth, intrinsics, header, stride, image)
+
+
+def depth_to_cloud_reference(
+    depth: np.ndarray,
+    intrinsics: Intrinsics,
+    header: Header,
+    stride: int = 1,
+    image: np.ndarray | None = None,
+) -> PointCloud2:
+    """:func:`depth_to_cloud` straight through ``geometry.backproject`` and :func:`pack_rgb`
+    (no caching): the reference the fast path is tested against."""
     xyz = backproject(depth, intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy,
                       stride=stride)
     rgb = None if image is None else sample_colors(image, depth.shape, stride)

@@ -32,28 +32,23 @@ from rclpy.qos import (
 )
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from iid_rdepth_ros.geometry.colormap import colorize_depth
 from iid_rdepth_ros.ros.camera_info import (
     CameraInfoError,
     baseline_from_info,
     intrinsics_from_info,
-    rescale_camera_info,
 )
-from iid_rdepth_ros.ros.cloud import depth_to_cloud
 from iid_rdepth_ros.ros.diagnostics import build_array, build_status
 from iid_rdepth_ros.ros.image_codec import (
     ImageFormatError,
-    array_to_image,
     conversion_backend,
-    depth_to_image,
     image_to_rgb,
 )
+from iid_rdepth_ros.ros.outputs import OutputBuilder
 from iid_rdepth_ros.ros.params import DEPTH_LIMITS, DYNAMIC, PARAMS, SPECS, check_value
 from iid_rdepth_ros.ros.stats import IssueLog, NodeStats
 from iid_rdepth_ros.ros.sync import FrameSet, InputSync, Released, stamp_ns
 from iid_rdepth_ros.ros.worker import InferenceWorker
 from iid_rdepth_ros.runtime.config import Intrinsics, RunnerConfig
-from iid_rdepth_ros.runtime.processing import scale_intrinsics
 
 NODE_NAME = "iid_rdepth"
 #: how long configure waits for the model to load (first TensorRT build can be slow)
@@ -120,6 +115,7 @@ class DepthNode(LifecycleNode):
         self._last_main_stamp: int | None = None
         self._last_frame_id = ""
         self._aux_logged: bool | None = None
+        self._outputs = OutputBuilder()  # used on the inference thread only
 
     # -- parameters -------------------------------------------------------------------------
     def _param(self, name: str) -> Any:
@@ -408,24 +404,32 @@ class DepthNode(LifecycleNode):
         with np.errstate(invalid="ignore"):
             depth[(depth < s.min_depth) | (depth > s.max_depth)] = np.nan
         out_hw = depth.shape
-        msgs: dict[str, Any] = {"depth": depth_to_image(depth, header)}
+        # depth and its camera_info first: consumers waiting for depth do not wait for the
+        # colormap and the cloud
+        out = self._outputs
+        builders: list[tuple[str, Any]] = [("depth", lambda: out.depth(depth, header))]
         if geometry_ok:
-            msgs["info"] = rescale_camera_info(frame.info, intrinsics, out_hw, hw)
+            builders.append(("info", lambda: out.camera_info(frame.info, intrinsics, out_hw,
+                                                              hw)))
         if s.publish_colorized:
-            bgr = colorize_depth(depth, s.min_depth, s.max_depth, s.colormap, order="bgr")
-            msgs["colorized"] = array_to_image(bgr, "bgr8", header)
+            builders.append(("colorized", lambda: out.colorized(
+                depth, header, s.min_depth, s.max_depth, s.colormap)))
         if s.publish_points and geometry_ok:
-            k = intrinsics if out_hw == hw else scale_intrinsics(intrinsics, hw, out_hw)
-            msgs["points"] = depth_to_cloud(depth, k, header, s.points_stride,
-                                            rgb if s.points_color else None)
-        t3 = time.perf_counter()
-        for key, msg in msgs.items():
+            builders.append(("points", lambda: out.points(
+                depth, intrinsics, hw, header, s.points_stride, rgb if s.points_color else None)))
+        stages = {"decode": t1 - t0, "infer": t2 - t1, "messages": 0.0, "publish": 0.0}
+        for key, build in builders:
+            t3 = time.perf_counter()
+            msg = build()
+            t4 = time.perf_counter()
             self._pubs[key].publish(msg)
-        t4 = time.perf_counter()
+            t5 = time.perf_counter()
+            stages[f"{key} msg"] = t4 - t3
+            stages["messages"] += t4 - t3
+            stages["publish"] += t5 - t4
         stereo = aux is not None
         self._stats.frame_out(time.monotonic(), time.monotonic() - frame.received, stereo,
-                              mono_reason, {"decode": t1 - t0, "infer": t2 - t1,
-                                            "messages": t3 - t2, "publish": t4 - t3})
+                              mono_reason, stages)
         self._log_aux_change(stereo, mono_reason)
 
     def _log_aux_change(self, stereo: bool, reason: str) -> None:

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("decode", "infer", "messages", "publish")
+#: timed per frame: decoding, inference, building all messages, publishing them, and building
+#: each message
+STAGES = ("decode", "infer", "messages", "publish", "depth msg", "info msg", "colorized msg",
+          "points msg")
 
 
 def _percentile_ms(values: deque[float], q: float) -> float:

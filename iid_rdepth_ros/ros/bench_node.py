@@ -1,0 +1,418 @@
+"""Node overhead benchmark: end-to-end latency through ``iid_rdepth_node`` over real DDS vs the
+runner alone, on the same frames in one run, plus the time to build each output message.
+
+End-to-end = image published by this process -> ``depth/image`` received by this process (the
+node runs in its own process, frames are sent one at a time so nothing queues). Runner-only =
+``Runner.infer`` on the same frame in this process, with the same backend and thread count
+(the node is idle meanwhile). Message building = ``depth_to_image``, ``rescale_camera_info``,
+the colorized image and the organised cloud, timed here on the runner's depth of each frame.
+
+Entry points: :func:`run_node_bench` (for ``iid-rdepth bench``), :func:`to_markdown`, and
+``python -m iid_rdepth_ros.ros.bench_node --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: end-to-end / runner-only median latency the node should stay within
+TARGET_RATIO = 1.10
+
+
+@dataclass
+class NodeBenchOptions:
+    """What to measure. ``data``: a synth-street directory (else procedural frames)."""
+
+    model: str = "default"
+    backend: str = "torch"
+    input_hw: tuple[int, int] = (192, 640)
+    camera_hw: tuple[int, int] = (375, 1242)
+    frames: int = 30
+    warmup: int = 3
+    stereo: bool = False
+    threads: int = 1
+    diffusion_steps: int | None = None
+    publish_points: bool = True
+    publish_colorized: bool = True
+    data: str | None = None
+    domain_id: int = 77
+    #: reliable by default: with Fast DDS's default 512 KB shared-memory segments, best-effort
+    #: images larger than that (e.g. 1242x375 rgb8) are mostly lost between processes
+    input_qos: str = "reliable"
+    startup_timeout_s: float = 600.0
+    extra_params: dict[str, Any] = field(default_factory=dict)
+
+
+def _percentiles_ms(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=np.float64) * 1e3
+    if arr.size == 0:
+        return {"p50": float("nan"), "p95": float("nan"), "mean": float("nan"), "n": 0}
+    return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
+            "mean": float(arr.mean()), "n": int(arr.size)}
+
+
+def _frames(opts: NodeBenchOptions) -> list[Any]:
+    from iid_rdepth_ros.runtime.processing import resize_image, scale_intrinsics
+    from iid_rdepth_ros.runtime.sample_frames import Frame, procedural_frame, synth_frames
+
+    count = opts.frames + opts.warmup
+    if opts.data:
+        frames = synth_frames(opts.data, count, stereo=opts.stereo)
+        if not frames:
+            raise ValueError(f"no frames in {opts.data}")
+        frames = (frames * (count // len(frames) + 1))[:count]
+    else:
+        frames = [procedural_frame(*opts.camera_hw, seed=i, stereo=opts.stereo)
+                  for i in range(count)]
+    out = []
+    for f in frames:  # bring every frame to the camera size asked for
+        hw = f.image.shape[:2]
+        if hw == tuple(opts.camera_hw):
+            out.append(f)
+            continue
+        out.append(Frame(image=resize_image(f.image, opts.camera_hw),
+                         intrinsics=scale_intrinsics(f.intrinsics, hw, opts.camera_hw),
+                         aux=None if f.aux is None else resize_image(f.aux, opts.camera_hw),
+                         baseline_m=f.baseline_m))
+    return out
+
+
+def _messages(frame: Any, stamp: Any, frame_id: str) -> tuple[Any, ...]:
+    from sensor_msgs.msg import CameraInfo
+
+    from iid_rdepth_ros.ros.image_codec import array_to_image
+
+    def info(baseline: float | None) -> CameraInfo:
+        k = frame.intrinsics
+        msg = CameraInfo(height=frame.image.shape[0], width=frame.image.shape[1],
+                         distortion_model="plumb_bob")
+        msg.header.stamp, msg.header.frame_id = stamp, frame_id
+        msg.d = [0.0] * 5
+        msg.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
+        tx = -k.fx * baseline if baseline else 0.0
+        msg.p = [k.fx, 0.0, k.cx, tx, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        return msg
+
+    image = array_to_image(frame.image, "rgb8")
+    image.header.stamp, image.header.frame_id = stamp, frame_id
+    if frame.aux is None:
+        return image, info(None), None, None
+    aux = array_to_image(frame.aux, "rgb8")
+    aux.header.stamp, aux.header.frame_id = stamp, frame_id + "_right"
+    return image, info(None), aux, info(frame.baseline_m)
+
+
+class _NodeProcess:
+    def __init__(self, opts: NodeBenchOptions, namespace: str, log_path: Path) -> None:
+        params: dict[str, Any] = {
+            "backend": opts.backend, "model_path": opts.model,
+            "input_height": opts.input_hw[0], "input_width": opts.input_hw[1],
+            "aux_mode": "auto" if opts.stereo else "off",
+            "publish_points": opts.publish_points, "publish_colorized": opts.publish_colorized,
+            "diffusion_steps": opts.diffusion_steps or 0, "sync_tolerance": 0.001,
+            "input_qos": opts.input_qos,
+            **opts.extra_params,
+        }
+        args = [sys.executable, "-m", "iid_rdepth_ros.ros.node", "--ros-args",
+                "-r", f"__ns:=/{namespace}"]
+        for key, value in params.items():
+            text = (str(value).lower() if isinstance(value, bool) else
+                    f"'{value}'" if isinstance(value, str) else str(value))
+            args += ["-p", f"{key}:={text}"]
+        env = dict(os.environ, ROS_DOMAIN_ID=str(opts.domain_id),
+                   ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+                   RMW_IMPLEMENTATION=os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
+                   OMP_NUM_THREADS=str(opts.threads), PYTHONUNBUFFERED="1",
+                   RCUTILS_LOGGING_BUFFERED_STREAM="0")
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+def _time_messages(builder: Any, depth: np.ndarray, frame: Any, settings: dict[str, Any]
+                   ) -> dict[str, float]:
+    """Seconds to build each output message from one depth map, with the node's own
+    :class:`~iid_rdepth_ros.ros.outputs.OutputBuilder`."""
+    from sensor_msgs.msg import CameraInfo
+    from std_msgs.msg import Header
+
+    header = Header(frame_id="camera")
+    info = CameraInfo(height=frame.image.shape[0], width=frame.image.shape[1])
+    hw = frame.image.shape[:2]
+    t0 = time.perf_counter()
+    builder.depth(depth, header)
+    t1 = time.perf_counter()
+    builder.camera_info(info, frame.intrinsics, depth.shape, hw)
+    t2 = time.perf_counter()
+    builder.colorized(depth, header, settings["min_depth"], settings["max_depth"],
+                      settings["colormap"])
+    t3 = time.perf_counter()
+    builder.points(depth, frame.intrinsics, hw, header, 1, frame.image)
+    t4 = time.perf_counter()
+    return {"depth_image": t1 - t0, "camera_info": t2 - t1, "colorized": t3 - t2,
+            "cloud": t4 - t3}
+
+
+def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
+                   progress: bool = False) -> dict[str, Any]:
+    """Run the benchmark; returns a JSON-able dict (see module docstring)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from iid_rdepth_ros.ros.outputs import OutputBuilder
+    from iid_rdepth_ros.runtime import RunnerConfig, create_runner
+
+    frames = _frames(opts)
+    namespace = f"bench_{os.getpid()}"
+    log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="iid_rdepth_bench_"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    node_proc = _NodeProcess(opts, namespace, log_dir / "node.log")
+    saved_env = {k: os.environ.get(k) for k in ("ROS_DOMAIN_ID",
+                                                "ROS_AUTOMATIC_DISCOVERY_RANGE")}
+    os.environ.update(ROS_DOMAIN_ID=str(opts.domain_id),
+                      ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=opts.domain_id)
+    runner = None
+    try:
+        node = rclpy.create_node(f"bench_client_{os.getpid()}", context=context)
+        in_qos = (qos_profile_sensor_data if opts.input_qos == "sensor_data" else
+                  QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
+        pubs = {n: node.create_publisher(t, f"/{namespace}/{n}", in_qos)
+                for n, t in (("image", Image), ("camera_info", CameraInfo),
+                             ("aux/image", Image), ("aux/camera_info", CameraInfo))}
+        arrived: dict[tuple[int, int], float] = {}
+        lock = threading.Lock()
+
+        def on_depth(msg: Image) -> None:
+            now = time.perf_counter()
+            with lock:
+                arrived[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = now
+
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        node.create_subscription(Image, f"/{namespace}/depth/image", on_depth, reliable)
+        # the last message the node publishes per frame: when it is here, the node is idle
+        finished: dict[tuple[int, int], float] = {}
+
+        def on_last(msg: Any) -> None:
+            with lock:
+                finished[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.perf_counter()
+
+        if opts.publish_points:
+            node.create_subscription(PointCloud2, f"/{namespace}/points", on_last, reliable)
+        elif opts.publish_colorized:
+            node.create_subscription(Image, f"/{namespace}/depth/colorized", on_last, reliable)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        spinning = threading.Event()
+        spinning.set()
+
+        def spin() -> None:
+            while spinning.is_set():
+                executor.spin_once(timeout_sec=0.02)
+
+        spinner = threading.Thread(target=spin, daemon=True)
+        spinner.start()
+        deadline = time.monotonic() + opts.startup_timeout_s
+        while not (pubs["image"].get_subscription_count() > 0
+                   and node.count_publishers(f"/{namespace}/depth/image") > 0):
+            if node_proc.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the node did not start; its log:\n"
+                                   + node_proc.log_path.read_text()[-3000:])
+            time.sleep(0.1)
+
+        runner = create_runner(RunnerConfig(
+            backend=opts.backend, model_path=opts.model, input_height=opts.input_hw[0],
+            input_width=opts.input_hw[1], diffusion_steps=opts.diffusion_steps,
+            num_threads=opts.threads))
+        runner.load()
+        settings = {"min_depth": 0.5, "max_depth": 80.0, "colormap": "magma"}
+        builder = OutputBuilder()
+        e2e: list[float] = []
+        runner_only: list[float] = []
+        build: dict[str, list[float]] = {}
+        missed = 0
+        iterator: Any = range(len(frames))
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(iterator, desc="node bench", unit="frame")
+        for i in iterator:
+            frame = frames[i]
+            # 1) through the node
+            ns = time.time_ns()
+            from builtin_interfaces.msg import Time
+
+            stamp = Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+            image, info, aux, aux_info = _messages(frame, stamp, "camera_optical")
+            if aux is not None:
+                pubs["aux/camera_info"].publish(aux_info)
+                pubs["aux/image"].publish(aux)
+            pubs["camera_info"].publish(info)
+            key = (stamp.sec, stamp.nanosec)
+            sent = time.perf_counter()
+            pubs["image"].publish(image)
+            end = sent + 5.0
+            while time.perf_counter() < end:
+                with lock:
+                    got = arrived.pop(key, None)
+                if got is not None:
+                    break
+                time.sleep(0.0005)
+            if got is None:
+                missed += 1
+            elif i >= opts.warmup:
+                e2e.append(got - sent)
+            # let the node finish its colormap and cloud before timing the runner alone
+            end = time.perf_counter() + 5.0
+            while (opts.publish_points or opts.publish_colorized) and time.perf_counter() < end:
+                with lock:
+                    if finished.pop(key, None) is not None:
+                        break
+                time.sleep(0.0005)
+            time.sleep(0.01)
+            # 2) the runner alone, same frame, same backend and threads
+            t0 = time.perf_counter()
+            depth = runner.infer(frame.image, frame.aux, frame.intrinsics, frame.baseline_m)
+            t1 = time.perf_counter()
+            if i >= opts.warmup:
+                runner_only.append(t1 - t0)
+                for name, seconds in _time_messages(builder, depth, frame, settings).items():
+                    build.setdefault(name, []).append(seconds)
+        spinning.clear()
+        spinner.join(2.0)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        if runner is not None:
+            runner.close()
+        rclpy.try_shutdown(context=context)
+        node_proc.stop()
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    e2e_ms, runner_ms = _percentiles_ms(e2e), _percentiles_ms(runner_only)
+    ratio = e2e_ms["p50"] / runner_ms["p50"] if runner_ms["p50"] > 0 else float("nan")
+    build_ms = {name: _percentiles_ms(v) for name, v in build.items()}
+    return {
+        "options": {**asdict(opts), "input_hw": list(opts.input_hw),
+                    "camera_hw": list(opts.camera_hw)},
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or
+                    platform.machine(), "cores": os.cpu_count()},
+        "backend": runner.backend if runner is not None else opts.backend,
+        "end_to_end_ms": e2e_ms,
+        "runner_only_ms": runner_ms,
+        "ratio_p50": ratio,
+        "target_ratio": TARGET_RATIO,
+        "meets_target": bool(ratio <= TARGET_RATIO),
+        "overhead_p50_ms": e2e_ms["p50"] - runner_ms["p50"],
+        "message_build_ms": build_ms,
+        "message_build_total_p50_ms": float(sum(v["p50"] for v in build_ms.values())),
+        "missed_frames": missed,
+        "node_log": str(node_proc.log_path),
+    }
+
+
+def to_markdown(result: dict[str, Any], command: str | None = None) -> str:
+    """Readable summary table of :func:`run_node_bench`'s result."""
+    o = result["options"]
+    lines = [
+        "# Node overhead: end-to-end over DDS vs runner alone",
+        "",
+        f"backend {result['backend']}, network {o['input_hw'][1]}x{o['input_hw'][0]}, camera "
+        f"{o['camera_hw'][1]}x{o['camera_hw'][0]}, {'stereo' if o['stereo'] else 'mono'}, "
+        f"{o['threads']} thread(s), input QoS {o['input_qos']}, "
+        f"{result['end_to_end_ms']['n']} frames "
+        f"({result['machine']['cores']} cores)",
+        "",
+        "| measure | p50 ms | p95 ms | mean ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, key in (("end to end (publish image -> receive depth)", "end_to_end_ms"),
+                       ("runner only (`Runner.infer`)", "runner_only_ms")):
+        v = result[key]
+        lines.append(f"| {label} | {v['p50']:.1f} | {v['p95']:.1f} | {v['mean']:.1f} |")
+    for name, v in result["message_build_ms"].items():
+        lines.append(f"| build {name} message | {v['p50']:.2f} | {v['p95']:.2f} | "
+                     f"{v['mean']:.2f} |")
+    verdict = "meets" if result["meets_target"] else "MISSES"
+    lines += ["", f"Ratio end-to-end / runner-only (p50): **{result['ratio_p50']:.3f}** "
+              f"({verdict} the target <= {result['target_ratio']:.2f}); overhead "
+              f"{result['overhead_p50_ms']:.1f} ms p50."]
+    if result["missed_frames"]:
+        lines.append(f"\n{result['missed_frames']} frame(s) got no depth within 5 s (lost in "
+                     "transport or dropped by the node).")
+    if command:
+        lines += ["", f"Command: `{command}`"]
+    return "\n".join(lines) + "\n"
+
+
+def _hw(text: str) -> tuple[int, int]:
+    h, w = (int(v) for v in text.lower().split("x"))
+    return h, w
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m iid_rdepth_ros.ros.bench_node``: writes ``<name>.json`` and ``<name>.md``."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="default")
+    p.add_argument("--backend", default="torch",
+                   choices=("auto", "torch", "onnxruntime", "tensorrt"))
+    p.add_argument("--size", type=_hw, default=(192, 640), help="network input HxW")
+    p.add_argument("--camera", type=_hw, default=(375, 1242), help="camera HxW")
+    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--stereo", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--steps", type=int, default=None, help="diffusion steps T")
+    p.add_argument("--data", default=None, help="synth-street directory (default: procedural)")
+    p.add_argument("--domain-id", type=int, default=77)
+    p.add_argument("--input-qos", default="reliable", choices=("reliable", "sensor_data"))
+    p.add_argument("--out", type=Path, default=Path("benchmarks"))
+    p.add_argument("--name", default="node_overhead")
+    args = p.parse_args(argv)
+    opts = NodeBenchOptions(model=args.model, backend=args.backend, input_hw=args.size,
+                            camera_hw=args.camera, frames=args.frames, warmup=args.warmup,
+                            stereo=args.stereo, threads=args.threads,
+                            diffusion_steps=args.steps, data=args.data,
+                            domain_id=args.domain_id, input_qos=args.input_qos)
+    result = run_node_bench(opts, log_dir=args.out / f"{args.name}_logs", progress=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    command = "python -m iid_rdepth_ros.ros.bench_node " + " ".join(argv or sys.argv[1:])
+    (args.out / f"{args.name}.md").write_text(to_markdown(result, command))
+    print(to_markdown(result, command))
+    return 0 if result["meets_target"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
