@@ -187,3 +187,73 @@ def test_launch_description_builds_node_and_rviz(name: str, share_prefix: Path) 
     assert "iid_rdepth.rviz" in rviz_cmd and "-f camera_optical_frame" in rviz_cmd
     context.launch_configurations["rviz"] = "false"
     assert not rviz.condition.evaluate(context)
+
+
+LAUNCH_SCRIPT = """
+import sys
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description import LaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.launch_service import LaunchService
+args = [tuple(a.split(":=", 1)) for a in sys.argv[2:]]
+service = LaunchService()
+service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(sys.argv[1]), launch_arguments=args)]))
+sys.exit(service.run())
+"""
+
+
+def test_depth_launch_runs_the_node_in_a_namespace(share_prefix: Path, tmp_path: Path) -> None:
+    """What `ros2 launch iid_rdepth_ros depth.launch.py namespace:=robot image:=...` does:
+    the node starts from the installed executable, autostarts, and serves depth in the
+    namespace from the remapped image topic."""
+    pytest.importorskip("launch")
+    pytest.importorskip("launch_ros")
+    pytest.importorskip("torch")
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rclpy.qos import qos_profile_sensor_data
+    from ros_node_harness import Harness, ros_context, ros_env, synthetic_rgb, tiny_checkpoint
+    from sensor_msgs.msg import Image
+
+    libexec = share_prefix / "lib" / "iid_rdepth_ros"
+    libexec.mkdir(parents=True)
+    script = Path(sys.executable).with_name("iid_rdepth_node")
+    if not script.is_file():
+        pytest.skip("iid_rdepth_node console script not installed (pip install -e .)")
+    os.symlink(script, libexec / "iid_rdepth_node")
+    ckpt = tiny_checkpoint()
+    domain = 48
+    log = open(tmp_path / "launch.log", "w")  # noqa: SIM115
+    launch = subprocess.Popen(
+        [sys.executable, "-c", LAUNCH_SCRIPT, str(REPO / "launch" / "depth.launch.py"),
+         "namespace:=robot", "image:=/cam/image_rect", "backend:=torch",
+         f"model_path:={ckpt}"],
+        env=dict(os.environ, **ros_env(domain), OMP_NUM_THREADS="1"), stdout=log,
+        stderr=subprocess.STDOUT)
+    try:
+        with ros_context(domain) as context:
+            harness = Harness(context, "robot")
+            harness.image_pub = harness.node.create_publisher(Image, "/cam/image_rect",
+                                                              qos_profile_sensor_data)
+            try:
+                end = time.monotonic() + 120
+                while harness.image_pub.get_subscription_count() == 0:
+                    assert launch.poll() is None and time.monotonic() < end, (
+                        (tmp_path / "launch.log").read_text()[-3000:])
+                    time.sleep(0.2)
+                out = harness.request(synthetic_rgb(1), keys=("depth", "points"))
+                assert out["depth"].encoding == "32FC1"
+                assert (out["depth"].height, out["depth"].width) == (120, 400)
+            finally:
+                harness.close()
+    finally:
+        launch.send_signal(signal.SIGINT)
+        try:
+            launch.wait(30)
+        except subprocess.TimeoutExpired:
+            launch.kill()
+        log.close()
