@@ -38,17 +38,18 @@ def ros_env(domain_id: int) -> dict[str, str]:
             "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}
 
 
-def tiny_checkpoint(stereo_active: bool = True) -> Path:
+def tiny_checkpoint(stereo_active: bool = True, variant: str = "full") -> Path:
     """An untrained lite0-96x320 checkpoint (cached per model-source hash), as a path.
 
     An untrained AV-LFE fuses nothing (its output convolution starts at zero, so the aux path
     is the identity); with ``stereo_active`` that convolution gets small random weights so a
-    stereo pair changes the depth as a trained model's would.
+    stereo pair changes the depth as a trained model's would. ``variant="baseline"`` has no
+    AV-LFE at all (a mono-only model).
     """
     digest = hashlib.sha256()
     for src in sorted((REPO / "iid_rdepth_ros" / "model").glob("*.py")):
         digest.update(src.read_bytes())
-    digest.update(f"{PRESET}-{stereo_active}".encode())
+    digest.update(f"{PRESET}-{stereo_active}-{variant}".encode())
     root = Path(tempfile.gettempdir()) / f"iid_rdepth_test_ckpt_{os.getuid()}"
     stem = root / f"tiny_{digest.hexdigest()[:16]}"
     if stem.with_suffix(".safetensors").is_file() and stem.with_suffix(".yaml").is_file():
@@ -58,7 +59,7 @@ def tiny_checkpoint(stereo_active: bool = True) -> Path:
         "torch.manual_seed(0); torch.set_num_threads(1)\n"
         "from iid_rdepth_ros.model import build_model, get_preset\n"
         "from iid_rdepth_ros.model.checkpoint import save_checkpoint\n"
-        f"model = build_model(get_preset({PRESET!r}))\n"
+        f"model = build_model(get_preset({PRESET!r}), variant={variant!r})\n"
         f"if {stereo_active}:\n"
         "    for name, p in model.named_parameters():\n"
         "        if 'avlfe' in name.lower() and '.out.' in name:\n"

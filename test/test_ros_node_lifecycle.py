@@ -1,8 +1,9 @@
 """iid_rdepth_node lifecycle over real DDS, started through its console script.
 
-Configure fails cleanly (naming the file and the reason) for a missing or broken model or an
-unusable engine; after fixing the parameter the node configures, activates, deactivates and
-cleans up; fixed parameters change only while unconfigured (here: output_resolution network).
+Configure fails cleanly (naming the file and the reason) for a missing or broken model, an
+unusable engine, or a mono-only model with aux_mode required; after fixing the parameters the
+node configures, activates, deactivates and cleans up; fixed parameters change only while
+unconfigured (here: output_resolution network).
 """
 
 from __future__ import annotations
@@ -89,8 +90,15 @@ def test_configure_fails_cleanly_then_succeeds(
         {"backend": "tensorrt", "engine_path": str(engine)}))
     _configure_fails(control, node, str(engine), "tensorrt")
 
+    # a mono-only model cannot serve aux_mode required
+    mono_only = tiny_checkpoint(variant="baseline")
     assert all(r.successful for r in control.set_params(
-        {"backend": "torch", "engine_path": "", "model_path": str(ckpt)}))
+        {"backend": "torch", "engine_path": "", "model_path": str(mono_only),
+         "aux_mode": "required"}))
+    _configure_fails(control, node, "aux_mode is required", "no auxiliary-view path")
+
+    assert all(r.successful for r in control.set_params(
+        {"model_path": str(ckpt), "aux_mode": "auto"}))
     assert control.change_state("configure") is True
     assert control.state() == "inactive"
     assert control.change_state("activate") is True

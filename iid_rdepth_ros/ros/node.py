@@ -104,6 +104,7 @@ class DepthNode(LifecycleNode):
         self._worker: InferenceWorker[FrameSet] | None = None
         self._runner_info: dict[str, Any] = {}
         self._canonical_focal: float | None = None
+        self._network_width = 1
         self._sync: InputSync | None = None
         self._subs: list[Any] = []
         self._pubs: dict[str, Any] = {}
@@ -179,10 +180,22 @@ class DepthNode(LifecycleNode):
         except Exception as exc:  # noqa: BLE001 - any load failure fails the transition
             self.get_logger().error(f"configure failed: could not load the model ({what}): {exc}")
             return TransitionCallbackReturn.FAILURE
+        aux_mode = current["aux_mode"]
+        if not getattr(runner, "has_stereo", True) and aux_mode != "off":
+            if aux_mode == "required":
+                worker.stop()
+                self.get_logger().error(
+                    f"configure failed: aux_mode is required but the model ({what}) has no "
+                    "auxiliary-view path (AV-LFE); use a stereo checkpoint or aux_mode auto")
+                return TransitionCallbackReturn.FAILURE
+            self.get_logger().warning("the model has no auxiliary-view path (AV-LFE): "
+                                      "aux topics are not subscribed (mono only)")
+            aux_mode = "off"
         self._worker = worker
         self._runner_info = dict(runner.info)
         self._canonical_focal = float(runner.canonical_focal)
-        self._aux_mode = current["aux_mode"]
+        self._network_width = config.input_width
+        self._aux_mode = aux_mode
         self._output_resolution = current["output_resolution"]
         self._sync = InputSync(self._aux_mode, float(current["sync_tolerance"]), PAIR_WAIT_S)
         out_qos = qos_from_name(current["output_qos"])
@@ -348,7 +361,7 @@ class DepthNode(LifecycleNode):
         """Intrinsics for which the runner applies no focal rescale (depth at the canonical
         focal), used when camera_info is unusable."""
         assert self._canonical_focal is not None
-        f = self._canonical_focal * hw[1] / self._runner_info["network_hw"][1]
+        f = self._canonical_focal * hw[1] / self._network_width
         return Intrinsics(fx=f, fy=f, cx=hw[1] / 2 - 0.5, cy=hw[0] / 2 - 0.5)
 
     def _prepare_aux(self, frame: FrameSet, image_hw: tuple[int, int]
