@@ -8,8 +8,10 @@ back to mono and re-engages when it returns. Optionally starts rviz2.
 Arguments: ``namespace``, ``params_file`` (default ``config/stereo.yaml``), ``backend`` and
 ``model_path`` (override the params file when not empty), ``image`` / ``camera_info`` (left),
 ``aux_image`` / ``aux_camera_info`` (right), ``rviz``, ``rviz_config``, ``fixed_frame`` (rviz
-fixed frame: the left camera's optical frame), ``log_level``.
+fixed frame: the left camera's optical frame), ``log_level``, ``fastdds_profile``.
 """
+
+import os
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
@@ -23,6 +25,11 @@ PACKAGE = "iid_rdepth_ros"
 
 def _actions(context, *args, **kwargs):
     params = [LaunchConfiguration("params_file").perform(context)]
+    env = {}
+    profile = LaunchConfiguration("fastdds_profile").perform(context)
+    if profile and not any(k in os.environ for k in ("FASTDDS_DEFAULT_PROFILES_FILE",
+                                                      "FASTRTPS_DEFAULT_PROFILES_FILE")):
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = profile  # large outputs without loss
     overrides = {}
     for name in ("backend", "model_path"):
         value = LaunchConfiguration(name).perform(context)
@@ -44,6 +51,7 @@ def _actions(context, *args, **kwargs):
             ("aux/camera_info", LaunchConfiguration("aux_camera_info")),
         ],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        additional_env=env,
         output="screen",
     )
     rviz = Node(
@@ -88,5 +96,10 @@ def generate_launch_description():
         DeclareLaunchArgument("fixed_frame", default_value="camera_optical_frame",
                               description="rviz2 fixed frame (the camera's optical frame)"),
         DeclareLaunchArgument("log_level", default_value="info", description="node log level"),
+        DeclareLaunchArgument(
+            "fastdds_profile",
+            default_value=PathJoinSubstitution([config, "fastdds_large_images.xml"]),
+            description="Fast DDS profile for the node (large shared-memory segment); empty = "
+            "none; ignored when FASTDDS_DEFAULT_PROFILES_FILE is already set"),
         OpaqueFunction(function=_actions),
     ])

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import py_compile
 import runpy
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,6 +184,10 @@ def test_launch_description_builds_node_and_rviz(name: str, share_prefix: Path) 
                                                       "name": "__node:=iid_rdepth"}})
     cmd = " ".join(" ".join(s.perform(context) for s in part) for part in node.cmd[1:])
     assert expected_yaml in cmd and "--params-file" in cmd
+    profile_env = {"".join(x.perform(context) for x in k): "".join(x.perform(context) for x in v)
+                   for k, v in (node.additional_env or [])}
+    if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
+        assert profile_env["FASTDDS_DEFAULT_PROFILES_FILE"].endswith("fastdds_large_images.xml")
     assert rviz.node_executable == "rviz2"
     assert rviz.condition.evaluate(context)
     rviz_cmd = " ".join(" ".join(s.perform(context) for s in part) for part in rviz.cmd[1:])
@@ -257,3 +264,66 @@ def test_depth_launch_runs_the_node_in_a_namespace(share_prefix: Path, tmp_path:
         except subprocess.TimeoutExpired:
             launch.kill()
         log.close()
+
+
+BIG_PUBLISHER = """
+import array, sys, time
+import rclpy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+rclpy.init()
+node = rclpy.create_node("big_camera")
+pub = node.create_publisher(Image, "/big/image", qos_profile_sensor_data)
+while pub.get_subscription_count() == 0:
+    time.sleep(0.05)
+time.sleep(0.5)
+for i in range(int(sys.argv[1])):
+    msg = Image(height=375, width=1242, encoding="rgb8", step=1242 * 3)
+    msg.header.stamp.sec = i
+    msg.data = array.array("B", bytes(375 * 1242 * 3))
+    pub.publish(msg)
+    time.sleep(0.2)
+time.sleep(0.5)
+"""
+
+
+def test_fastdds_profile_delivers_large_best_effort_images(tmp_path: Path) -> None:
+    """The shipped Fast DDS profile: 1242x375 rgb8 best-effort images cross processes."""
+    import xml.etree.ElementTree as ET
+
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from ros_node_harness import ros_context, ros_env
+    from sensor_msgs.msg import Image
+
+    profile = REPO / "config" / "fastdds_large_images.xml"
+    ns = {"p": "http://www.eprosima.com"}
+    size = ET.parse(profile).getroot().find(".//p:segment_size", ns)
+    assert size is not None and int(size.text) >= 8 * 1024 * 1024
+    for name in LAUNCH_FILES:
+        assert "fastdds_large_images.xml" in (REPO / "launch" / name).read_text()
+    if os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
+        pytest.skip("the profile is for rmw_fastrtps_cpp")
+    count, domain = 10, 49
+    with ros_context(domain) as context:
+        node = rclpy.create_node("big_listener", context=context)
+        got: list[int] = []
+        node.create_subscription(Image, "/big/image", lambda m: got.append(m.header.stamp.sec),
+                                 qos_profile_sensor_data)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        env = dict(os.environ, **ros_env(domain), FASTDDS_DEFAULT_PROFILES_FILE=str(profile))
+        proc = subprocess.Popen([sys.executable, "-c", BIG_PUBLISHER, str(count)], env=env)
+        try:
+            end = time.monotonic() + 30
+            while proc.poll() is None and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.05)
+            for _ in range(10):
+                executor.spin_once(timeout_sec=0.05)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            executor.shutdown()
+            node.destroy_node()
+    assert proc.returncode == 0
+    assert len(got) >= count - 1, got

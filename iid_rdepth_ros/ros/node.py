@@ -166,7 +166,7 @@ class DepthNode(LifecycleNode):
             engine_path=current["engine_path"] or None,
             input_height=int(current["input_height"]), input_width=int(current["input_width"]),
             diffusion_steps=int(current["diffusion_steps"]) or None,
-            min_depth=DEPTH_LIMITS[0], max_depth=DEPTH_LIMITS[1],
+            min_depth=DEPTH_LIMITS[0], max_depth=DEPTH_LIMITS[1], device="auto",
         )
         what = (f"backend={config.backend} model_path={config.model_path!r}"
                 + (f" engine_path={config.engine_path!r}" if config.engine_path else ""))
