@@ -1,4 +1,5 @@
-"""``iid-rdepth synth``: write a synth-street data set (format in docs/interfaces.md)."""
+"""``iid-rdepth synth``: write a synth-street data set (format in docs/interfaces.md), or a
+rosbag2 drive (``--bag``; topics in ``iid_rdepth_ros/bag/synth_bag.py``)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,13 @@ def add_parser(subparsers: Any) -> None:
         description="Render rectified stereo street scenes with dense depth and sparse "
                     "LiDAR-like ground truth (KITTI-like intrinsics, 0.54 m baseline). The same "
                     "arguments always give identical files.")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (new or empty)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", metavar="DIR", help="output directory (new or empty)")
+    where.add_argument("--bag", metavar="OUT",
+                       help="write a rosbag2 instead: stereo images + CameraInfo, dense depth "
+                            "(32FC1), a LiDAR PointCloud2 in its own frame and /tf_static")
+    p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap",
+                   help="rosbag2 storage for --bag (default mcap)")
     p.add_argument("--frames", type=_positive, default=100, metavar="N",
                    help="number of frames (default 100)")
     p.add_argument("--seed", type=_non_negative, default=0, metavar="S", help="random seed")
@@ -44,12 +51,23 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--sequence-length", type=_positive, default=20, metavar="L",
                    help="frames per street sequence (camera moving along it; default 20)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing synth-street data set in --out")
+                   help="replace an existing synth-street data set (or bag) at the output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate the data set and print a one-line summary."""
+    """Generate the data set (or bag) and print a one-line summary."""
+    if args.bag:
+        from iid_rdepth_ros.bag.synth_bag import write_synth_bag
+
+        bag = write_synth_bag(args.bag, args.frames, args.seed, height=args.height,
+                              width=args.width, sequence_length=args.sequence_length,
+                              storage=args.format, progress=not args.no_progress,
+                              overwrite=args.overwrite)
+        print(f"wrote a {bag.storage} rosbag2 of {bag.frames} frames to {bag.path} in "
+              f"{bag.seconds:.1f} s ({bag.lidar_points} LiDAR points); topics: "
+              + ", ".join(bag.topics.values()))
+        return 0
     from iid_rdepth_ros.training.synth import generate
 
     summary = generate(args.out, args.frames, args.seed, height=args.height, width=args.width,
