@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,29 +111,40 @@ def write_synth_bag(path: str | os.PathLike, frames: int, seed: int, height: int
                     progress: bool = True, *, overwrite: bool = False) -> BagSummary:
     """Render ``frames`` synth-street frames of ``seed`` into a rosbag2 at ``path`` (see module
     docstring); the same arguments give the same messages."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
-
-    from iid_rdepth_ros.geometry import backproject
     from iid_rdepth_ros.training.synth import SynthStreet
 
-    if storage not in STORAGES:
-        raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise ValueError(f"frames must be a positive integer, got {frames!r}")
     street = SynthStreet(seed, height=height, width=width, sequence_length=sequence_length)
+    return write_drive_bag(path, (street.frame(i) for i in range(frames)), frames,
+                           street.baseline_m, storage, progress, overwrite=overwrite)
+
+
+def write_drive_bag(path: str | os.PathLike, frames: Iterable[dict], count: int,
+                    baseline_m: float, storage: str = "mcap", progress: bool = True, *,
+                    overwrite: bool = False) -> BagSummary:
+    """Write frames (dicts as ``SynthStreet.frame`` returns: ``left, right, depth, lidar``,
+    ``fx, fy, cx, cy, baseline_m, stamp_ns``) as the drive bag of the module docstring."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from iid_rdepth_ros.geometry import backproject
+
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
     out = Path(path)
     _prepare(out, overwrite)
-    mount = mounting(street.baseline_m)
+    mount = mounting(baseline_m)
     lidar_from_left = invert_transform(mount[LIDAR]) @ mount[LEFT]
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     ts = m.typestore()
     start = time.perf_counter()
-    n_points = 0
+    n_points = n_frames = 0
+    hw = (0, 0)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=frames, desc=f"synth bag ({storage})", unit="frame")
+        bar = tqdm(total=count, desc=f"drive bag ({storage})", unit="frame")
     try:
         with Writer(out, version=9, storage_plugin=plugin) as writer:
             conn = {key: writer.add_connection(topic, _TYPES[key], typestore=ts,
@@ -140,11 +152,10 @@ def write_synth_bag(path: str | os.PathLike, frames: int, seed: int, height: int
                     for key, topic in TOPICS.items()}
             writer.write(conn["tf"], START_NS, m.serialize(m.tf_message(
                 [(BASE, name, t) for name, t in mount.items()], START_NS)))
-            for i in range(frames):
-                f = street.frame(i)
+            for f in frames:
                 stamp = START_NS + int(f["stamp_ns"])
-                hw = (street.height, street.width)
-                k = (f["fx"], f["fy"], f["cx"], f["cy"])
+                hw = f["left"].shape[:2]
+                k = (float(f["fx"]), float(f["fy"]), float(f["cx"]), float(f["cy"]))
                 depth = np.where(f["depth"] > 0, f["depth"], np.nan).astype(np.float32)
                 cam = backproject(f["lidar"], *k)
                 valid = np.isfinite(cam[..., 2]) & (cam[..., 2] > 0)
@@ -155,7 +166,7 @@ def write_synth_bag(path: str | os.PathLike, frames: int, seed: int, height: int
                 # driver would deliver them; a consumer pairing on the main image has them all)
                 msgs = {
                     "left_info": m.camera_info(hw, *k, stamp, LEFT),
-                    "right_info": m.camera_info(hw, *k, stamp, RIGHT, f["baseline_m"]),
+                    "right_info": m.camera_info(hw, *k, stamp, RIGHT, float(f["baseline_m"])),
                     "right": m.image(f["right"], "rgb8", stamp, RIGHT),
                     "left": m.image(f["left"], "rgb8", stamp, LEFT),
                     "depth": m.image(depth, "32FC1", stamp, LEFT),
@@ -163,6 +174,7 @@ def write_synth_bag(path: str | os.PathLike, frames: int, seed: int, height: int
                 }
                 for key, msg in msgs.items():
                     writer.write(conn[key], stamp, m.serialize(msg))
+                n_frames += 1
                 if bar is not None:
                     bar.update(1)
     except BaseException:
@@ -171,9 +183,9 @@ def write_synth_bag(path: str | os.PathLike, frames: int, seed: int, height: int
     finally:
         if bar is not None:
             bar.close()
-    return BagSummary(path=out, storage=storage, frames=frames,
+    return BagSummary(path=out, storage=storage, frames=n_frames,
                       seconds=time.perf_counter() - start, lidar_points=n_points,
-                      height=street.height, width=street.width)
+                      height=int(hw[0]), width=int(hw[1]))
 
 
 _TYPES = {"left": m.IMAGE, "left_info": m.CAMERA_INFO, "right": m.IMAGE,
