@@ -173,7 +173,7 @@ def _wait(predicate: Any, timeout: float, period: float = 0.05) -> bool:
 def _start_replay(bag_path: str | Path, spec: Any, live: LiveOptions) -> subprocess.Popen:
     args = [sys.executable, "-m", "iid_rdepth_ros.cli.main", "replay", str(bag_path),
             "--rate", str(live.rate), "--qos", live.replay_qos, "--no-progress",
-            "--wait-for", f"{spec.image}=2"]
+            "--wait-for", f"{spec.image}=2", "--delay", "0.5"]
     if spec.aux_image:
         args += ["--wait-for", spec.aux_image]
     args += live.extra_replay_args
