@@ -42,17 +42,30 @@ DEFAULT_CONFIG = Path(__file__).with_name("configs") / "default.yaml"
 SCHEDULES = ("constant", "cosine")
 STAGES = ("1", "2", "both")
 CACHE_MODES = ("off", "memory", "disk")
+AMP_MODES = ("off", "bf16", "fp16")
+GT_MODES = ("auto", "annotated", "velodyne")
 
 
 @dataclass
 class DataConfig:
-    """Where the frames come from (synth-street layout, see docs/interfaces.md)."""
+    """Where the frames come from (``training.datasets``; synth-street by default).
 
+    ``train`` / ``val`` are directories for synth-street and split names or list files for the
+    other data sets (whose files live under ``root``).
+    """
+
+    dataset: str = "synth"  # synth | kitti | nyu | folder
+    root: str | None = None  # data root (kitti / nyu / folder; synth: optional parent of splits)
     train: str = "data/synth/train"
     val: str | None = "data/synth/val"
     val_frames: int = 64  # frames used by periodic validation (0 = the whole split)
     min_depth: float = 1e-3
     max_depth: float = 80.0
+    eval_crop: str = "auto"  # auto (the data set's protocol) | garg | eigen | none
+    gt: str = "auto"  # kitti ground truth: auto | annotated | velodyne
+    gt_root: str | None = None  # kitti: where the annotated depth maps are (default: root)
+    kb_crop: bool = False  # kitti: cut the 352x1216 KB window from every frame
+    workers: int = 0  # DataLoader worker processes that read frames when cache.mode=off
 
 
 @dataclass
@@ -109,6 +122,7 @@ class TrainConfig:
     seed: int = 0
     num_threads: int = 2
     device: str = "cpu"  # cpu | cuda | cuda:N | auto (cuda when available)
+    amp: str = "off"  # off | bf16 | fp16 (fp16 on CUDA only, with a GradScaler)
     cache: CacheConfig = field(default_factory=CacheConfig)
     out_dir: str = "out/train"
     progress: bool = True
@@ -124,6 +138,8 @@ class TrainConfig:
         _check(self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:"),
                "device", f"must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         _check(self.cache.mode in CACHE_MODES, "cache.mode", f"must be one of {CACHE_MODES}")
+        _check(self.amp in AMP_MODES, "amp", f"must be one of {AMP_MODES}, got {self.amp!r}")
+        self._validate_data()
         _check(self.data.val_frames >= 0, "data.val_frames", "must be >= 0")
         _check(0 < self.data.min_depth < self.data.max_depth, "data.min_depth",
                "need 0 < min_depth < max_depth")
@@ -149,6 +165,27 @@ class TrainConfig:
                "(--init-from CKPT)")
         return self
 
+    def _validate_data(self) -> None:
+        from iid_rdepth_ros.training.datasets import DATASETS
+        from iid_rdepth_ros.training.datasets.protocol import CROPS
+
+        d = self.data
+        _check(d.dataset in DATASETS, "data.dataset",
+               f"must be one of {tuple(DATASETS)}, got {d.dataset!r}")
+        _check(d.eval_crop in ("auto", *CROPS), "data.eval_crop",
+               f"must be one of {('auto', *CROPS)}, got {d.eval_crop!r}")
+        _check(d.gt in GT_MODES, "data.gt", f"must be one of {GT_MODES}, got {d.gt!r}")
+        _check(d.workers >= 0, "data.workers", "must be >= 0")
+        spec = DATASETS[d.dataset]
+        _check(d.dataset == "synth" or d.root is not None, "data.root",
+               f"the {d.dataset} data set needs its data root (--data-root DIR)")
+        for key, default in (("gt", "auto"), ("gt_root", None), ("kb_crop", False)):
+            _check(getattr(d, key) == default or key in spec.options, f"data.{key}",
+                   f"does not apply to the {d.dataset} data set")
+        _check(not (spec.stereo is False and self.stage != "1" and self.stage2.aux_prob > 0),
+               "stage2.aux_prob", f"the {d.dataset} data set is mono only (no auxiliary view): "
+               "set stage2.aux_prob=0")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON friendly)."""
         return dataclasses.asdict(self)
@@ -161,14 +198,46 @@ def _check(ok: bool, key: str, msg: str) -> None:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None
                 ) -> TrainConfig:
-    """Resolve default.yaml + optional user YAML + ``key=value`` overrides to a TrainConfig."""
+    """Resolve default.yaml + optional user YAML + ``key=value`` overrides to a TrainConfig.
+
+    Keys that neither the user YAML nor an override sets take the chosen data set's defaults
+    (``training.datasets.DATASETS[...].config_defaults``, e.g. NYU: ``data.max_depth=10``,
+    ``stage2.aux_prob=0``) before the shipped defaults.
+    """
     tree = _read_yaml(DEFAULT_CONFIG)
+    explicit: set[str] = set()
     if path is not None:
-        _deep_update(tree, _read_yaml(Path(path)))
+        user = _read_yaml(Path(path))
+        explicit |= _leaf_keys(user)
+        _deep_update(tree, user)
     for item in overrides or []:
         key, value = parse_override(item)
+        explicit |= {key} | (_leaf_keys(value, key + ".") if isinstance(value, dict) else set())
         _set_dotted(tree, key, value)
+    _apply_dataset_defaults(tree, explicit)
     return from_dict(tree).validate()
+
+
+def _leaf_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for k, v in tree.items():
+        keys.add(prefix + str(k))
+        if isinstance(v, dict):
+            keys |= _leaf_keys(v, f"{prefix}{k}.")
+    return keys
+
+
+def _apply_dataset_defaults(tree: dict[str, Any], explicit: set[str]) -> None:
+    from iid_rdepth_ros.training.datasets import DATASETS
+
+    data = tree.get("data")
+    name = data.get("dataset", "synth") if isinstance(data, dict) else "synth"
+    spec = DATASETS.get(name)
+    if spec is None:
+        return  # validate() names the bad value
+    for key, value in spec.config_defaults.items():
+        if key not in explicit:
+            _set_dotted(tree, key, value)
 
 
 def parse_override(item: str) -> tuple[str, Any]:

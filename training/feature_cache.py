@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,10 @@ class FeatureCache:
 
     def __init__(self, frames: DepthFrames, model: torch.nn.Module, *, mode: str = "memory",
                  root: str | Path | None = None, fields: Sequence[str] = ("main", "lidar"),
-                 chunk: int = 8, progress: bool = False, desc: str = "encode") -> None:
+                 chunk: int = 8, progress: bool = False, desc: str = "encode",
+                 wait_s: float | None = None) -> None:
+        """``wait_s`` (disk mode): do not build a missing cache but wait up to that many seconds
+        for another process (rank 0 of a distributed run) to finish building it."""
         if mode not in ("off", "memory", "disk"):
             raise ValueError(f"cache mode must be off | memory | disk, got {mode!r}")
         unknown = set(fields) - {"main", "aux", "lidar", "depth"}
@@ -96,7 +100,9 @@ class FeatureCache:
             base = Path(root) if root is not None else (
                 Path(frames.root or ".") / ".feature_cache")
             self.path = base / self.key
-            if not (self.path / "info.json").is_file():
+            if wait_s is not None:
+                self._wait(wait_s)
+            elif not (self.path / "info.json").is_file():
                 self._build_disk(progress, desc)
             self._open_disk()
         else:
@@ -111,14 +117,19 @@ class FeatureCache:
 
     # -- building ---------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, batch: dict[str, Any], aux: bool) -> dict[str, list[torch.Tensor]]:
+    def encode(self, batch: dict[str, Any], aux: bool, *, cpu: bool = True
+               ) -> dict[str, list[torch.Tensor]]:
         """Encoder features of a collated batch (main levels 0..3, aux levels 0..1), on the
-        CPU whatever device the model is on."""
+        CPU whatever device the model is on (``cpu=False``: left on the model's device)."""
         device = next(self.model.encoder.parameters()).device
-        out = {"main": [t.cpu() for t in self.model.encode(batch["image"].to(device))]}
+
+        def move(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [t.cpu() for t in ts] if cpu else ts
+
+        out = {"main": move(self.model.encode(batch["image"].to(device, non_blocking=True)))}
         if aux:
-            out["aux"] = [t.cpu() for t in self.model.encode(batch["aux"].to(device),
-                                                             levels=AUX_LEVELS)]
+            out["aux"] = move(self.model.encode(batch["aux"].to(device, non_blocking=True),
+                                                levels=AUX_LEVELS))
         return out
 
     def _build(self, dest: Path | None, progress: bool, desc: str) -> dict[str, np.ndarray]:
@@ -172,6 +183,15 @@ class FeatureCache:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def _wait(self, wait_s: float) -> None:
+        assert self.path is not None
+        deadline = time.monotonic() + wait_s
+        while not (self.path / "info.json").is_file():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"feature cache {self.path} was not built within "
+                                   f"{wait_s:.0f} s")
+            time.sleep(1.0)
+
     def _open_disk(self) -> None:
         assert self.path is not None
         self.arrays = {p.stem: np.load(p, mmap_mode="r") for p in self.path.glob("*.npy")}
@@ -205,8 +225,12 @@ class FeatureCache:
         return out
 
     def _live(self, indices: Sequence[int], aux: bool) -> dict[str, Any]:
-        batch = collate([self.frames[int(i)] for i in indices])
-        feats = self.encode(batch, aux)
+        return self.from_collated(collate([self.frames[int(i)] for i in indices]), aux=aux)
+
+    def from_collated(self, batch: dict[str, Any], *, aux: bool = False) -> dict[str, Any]:
+        """What ``batch`` returns, from frames already collated (e.g. by DataLoader workers):
+        the batch is encoded now (cache off); features stay on the model's device."""
+        feats = self.encode(batch, aux, cpu=False)
         out: dict[str, Any] = {"main": feats["main"], "fx": batch["fx"],
                                "baseline": batch["baseline"]}
         if aux:

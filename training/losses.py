@@ -15,6 +15,8 @@ pixel returns a zero that is still connected to ``pred`` (zero gradient, never N
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 SILOG_LAMBDA = 0.85
@@ -45,3 +47,41 @@ def silog_loss(pred: torch.Tensor, gt: torch.Tensor, *, min_depth: float = 1e-3,
     g = torch.log(pred[valid].clamp_min(min_depth)) - torch.log(gt[valid])
     d = (g * g).mean() - lam * g.mean() ** 2
     return scale * torch.sqrt(d.clamp_min(eps))
+
+
+def silog_loss_global(pred: torch.Tensor, gt: torch.Tensor, *, min_depth: float = 1e-3,
+                      max_depth: float = 80.0, world: int = 1,
+                      all_sum: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                      lam: float = SILOG_LAMBDA, scale: float = SILOG_SCALE,
+                      eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+    """SILog over the pixels of a batch that is split across ``world`` data-parallel replicas.
+
+    ``all_sum`` sums a detached tensor over the replicas (``distributed.all_sum``). Returns
+    ``(surrogate, value)``: ``value`` is the loss of the whole (global) batch, the same on every
+    replica; ``surrogate`` is linear in this replica's ``g`` with the global statistics as
+    constants, scaled by ``world`` so that DDP's gradient *average* over the replicas equals
+    the gradient of the global loss::
+
+        dL/dg_i = scale / sqrt(D) * (g_i / n - lambda * S1 / n^2),  S1 = sum g, n = #pixels
+    """
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred shape {tuple(pred.shape)} != gt shape {tuple(gt.shape)}")
+    valid = valid_mask(gt, min_depth, max_depth)
+    g = torch.log(pred[valid].clamp_min(min_depth)) - torch.log(gt[valid])
+    gd = g.detach().double()
+    stats = torch.stack([gd.sum(), (gd * gd).sum(),
+                         torch.tensor(float(g.numel()), dtype=torch.float64, device=g.device)])
+    if all_sum is not None:
+        stats = all_sum(stats)
+    s1, s2, n = (float(v) for v in stats.cpu())
+    anchor = pred.sum() * 0.0  # keeps the graph connected when this replica has no pixel
+    if n == 0:
+        return anchor, anchor.detach()
+    d = s2 / n - lam * (s1 / n) ** 2
+    if d <= eps:  # silog_loss clamps D here: value at the clamp, zero gradient
+        return anchor, torch.full((), scale * eps ** 0.5, device=pred.device)
+    root = d ** 0.5
+    c1 = scale / (2.0 * root * n)
+    c2 = -scale * lam * s1 / (root * n * n)
+    surrogate = world * (c1 * (g * g).sum() + c2 * g.sum()) + anchor
+    return surrogate, torch.full((), scale * root, device=pred.device)

@@ -23,22 +23,35 @@ Outputs in ``out_dir``: ``config.yaml`` (resolved config), ``stage1.*`` / ``stag
 checkpoints (``save_checkpoint``: safetensors + model card), ``stage1_step<N>.*`` when
 ``stage1.snapshot_at`` is set, ``resume/`` (latest resume state), ``log.jsonl`` (losses and
 validation metrics).
+
+Data: any registered data set (``cfg.data.dataset``: synth-street, KITTI, NYU Depth v2, a
+folder of your own; ``training.datasets``). Scale-out: under torchrun the same function trains
+data-parallel (``training.distributed``: DDP over the trainable decoder, the global batch
+sharded over ranks, global-batch SILog, rank-0 outputs, sharded validation). Mixed precision:
+``cfg.amp`` = ``bf16`` / ``fp16`` (autocast around the decoder; fp16 with a GradScaler whose
+state is part of the resume state). With ``cache.mode=off``, ``data.workers`` DataLoader
+processes read the frames of the coming steps ahead (same batches, same order).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from iid_rdepth_ros.training import distributed
 from iid_rdepth_ros.training.config import TrainConfig, save_config
+from iid_rdepth_ros.training.datasets import get_dataset, resolve_crop
+from iid_rdepth_ros.training.distributed import DistContext
 from iid_rdepth_ros.training.feature_cache import FeatureCache
-from iid_rdepth_ros.training.frames import DepthFrames, read_meta
-from iid_rdepth_ros.training.losses import silog_loss
+from iid_rdepth_ros.training.frames import DepthFrames, collate
+from iid_rdepth_ros.training.losses import silog_loss, silog_loss_global
 from iid_rdepth_ros.training.resume_state import load_state, save_state, state_dir
 from iid_rdepth_ros.training.schedule import lr_factor
 
@@ -46,6 +59,7 @@ RESUME_DIR = "resume"
 LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.yaml"
 REPORT_KEYS = ("rmse", "abs_rel", "silog", "d1")
+DISK_CACHE_WAIT_S = 24 * 3600.0  # how long ranks > 0 wait for rank 0 to build a disk cache
 
 
 # -- model seam -----------------------------------------------------------------------------
@@ -105,10 +119,15 @@ def _load_stage1(model: torch.nn.Module, source: str) -> dict[str, Any]:
     return card
 
 
-def _save_ckpt(stem: Path, model: torch.nn.Module, card: dict[str, Any]) -> str:
+def _save_ckpt(stem: Path, model: torch.nn.Module, card: dict[str, Any],
+               ctx: DistContext | None = None) -> str:
+    """Write a checkpoint (rank 0 only; every rank waits until it is on disk)."""
     from iid_rdepth_ros.model.checkpoint import save_checkpoint
 
-    save_checkpoint(stem, model, card)
+    ctx = ctx or DistContext()
+    if ctx.is_main:
+        save_checkpoint(stem, model, card)
+    distributed.barrier(ctx)
     return str(stem.with_suffix(".safetensors"))
 
 
@@ -154,8 +173,10 @@ class _Run:
     """State shared by the stages of one ``train()`` call."""
 
     def __init__(self, cfg: TrainConfig, command: str | None, resume: bool,
-                 stop_after: int | None) -> None:
+                 stop_after: int | None, ctx: DistContext | None = None,
+                 device: torch.device | None = None) -> None:
         self.cfg = cfg
+        self.dist = ctx or DistContext()
         self.out = Path(cfg.out_dir)
         self.command = command
         self.stop_after = stop_after
@@ -166,13 +187,18 @@ class _Run:
         self.stages = [1, 2] if cfg.stage == "both" else [int(cfg.stage)]
         # One cache per split for the whole run: with stage 2 ahead it also holds the aux view.
         aux = 2 in self.stages
+        self.spec = get_dataset(cfg.data.dataset)
+        self.crop = resolve_crop(cfg.data.dataset, cfg.data.eval_crop)
         self.train_fields = ("main", "lidar") + (("aux",) if aux and cfg.stage2.aux_prob > 0
                                                  else ())
-        self.val_fields = ("main", "depth") + (("aux",) if aux else ())
+        self.val_fields = ("main", "depth") + (("aux",) if aux and self.spec.stereo is not False
+                                               else ())
         self.state: dict[str, Any] = {"stage": self.stages[0], "step": 0, "done": {},
-                                      "checkpoints": {}, "elapsed_s": 0.0}
+                                      "checkpoints": {}, "elapsed_s": 0.0, "scaler": None}
         self.resume = resume
-        self.device = resolve_device(cfg.device)
+        self.device = device if device is not None else resolve_device(cfg.device)
+        if cfg.amp == "fp16" and self.device.type != "cuda":
+            raise ValueError("amp fp16 needs a CUDA device (use amp bf16 or off on the CPU)")
         self.init: dict[str, Any] = {}  # stage-1 checkpoint stage 2 started from
         self.t0 = time.monotonic()
         self._frames: dict[str, DepthFrames] = {}
@@ -181,20 +207,42 @@ class _Run:
     # data ------------------------------------------------------------------------------
     def frames(self, split: str) -> DepthFrames:
         if split not in self._frames:
-            root = getattr(self.cfg.data, split)
-            limit = self.cfg.data.val_frames if split == "val" else 0
-            self._frames[split] = DepthFrames.from_dir(root, self.size, limit=limit)
+            d = self.cfg.data
+            limit = d.val_frames if split == "val" else 0
+            fields = self.train_fields if split == "train" else self.val_fields
+            options = {"eval_crop": d.eval_crop, "gt": d.gt, "gt_root": d.gt_root,
+                       "kb_crop": d.kb_crop, "on_missing": "skip"}
+            options = {k: v for k, v in options.items() if k in self.spec.options}
+            frames = DepthFrames.from_dataset(d.dataset, getattr(d, split), self.size,
+                                              root=d.root, aux="aux" in fields, limit=limit,
+                                              **options)
+            if "aux" in fields and not frames.aux:
+                if split == "train":
+                    raise ValueError(f"the {d.dataset} data {getattr(d, split)} has no "
+                                     "auxiliary (right) view: set stage2.aux_prob=0")
+                self.val_fields = tuple(f for f in self.val_fields if f != "aux")
+            skipped = frames.meta.get("skipped")
+            if self.dist.is_main and self.cfg.progress and skipped and any(skipped.values()):
+                print(f"{split} split {getattr(d, split)}: {len(frames)} frames; skipped "
+                      + ", ".join(f"{v} without {k}" for k, v in skipped.items() if v))
+            self._frames[split] = frames
         return self._frames[split]
 
     def cache(self, split: str, model: torch.nn.Module, fields: tuple[str, ...]) -> FeatureCache:
         key = split
         if key not in self._caches:
             c = self.cfg.cache
+            frames = self.frames(split)
+            fields = tuple(f for f in fields if f != "aux" or frames.aux)
+            # Rank 0 builds a disk cache, the other ranks wait for its files (no collective:
+            # a build may take longer than any collective timeout).
+            wait = (DISK_CACHE_WAIT_S if self.dist.enabled and c.mode == "disk"
+                    and not self.dist.is_main else None)
             self._caches[key] = FeatureCache(
-                self.frames(split), model, mode=c.mode, root=c.dir, fields=fields,
-                chunk=self.cfg.batch_size, progress=self.cfg.progress,
-                desc=f"encode {split}")
-            if self.cfg.progress and c.mode != "off":
+                frames, model, mode=c.mode, root=c.dir, fields=fields,
+                chunk=self.cfg.batch_size, progress=self.cfg.progress and self.dist.is_main,
+                desc=f"encode {split}", wait_s=wait)
+            if self.cfg.progress and c.mode != "off" and self.dist.is_main:
                 cache = self._caches[key]
                 where = cache.path if c.mode == "disk" else "memory"
                 print(f"feature cache {split}: {len(cache)} frames, "
@@ -204,19 +252,33 @@ class _Run:
         return self._caches[key]
 
     def data_card(self) -> dict[str, Any]:
+        d = self.cfg.data
         out = {}
         for split in ("train", "val"):
-            root = getattr(self.cfg.data, split)
-            if root is not None:
-                meta = read_meta(root)
-                out[split] = {"dir": str(root), "meta": meta, "seed": meta.get("seed"),
-                              "frames_used": len(self.frames(split))}
+            name = getattr(d, split)
+            if name is not None:
+                frames = self.frames(split)
+                meta = frames.meta
+                where = (str(Path(d.root) / name) if d.root is not None else str(name)) \
+                    if d.dataset == "synth" else str(d.root)
+                out[split] = {"dataset": d.dataset, "dir": where, "split": str(name),
+                              "meta": meta, "seed": meta.get("seed"),
+                              "frames_used": len(frames)}
         return out
 
     # bookkeeping ------------------------------------------------------------------------
     def log(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
         with (self.out / LOG_FILE).open("a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def write(self, text: str) -> None:
+        """A line above the progress bar (rank 0 only)."""
+        if self.dist.is_main:
+            from tqdm import tqdm
+
+            tqdm.write(text)
 
     def elapsed(self) -> float:
         return self.state["elapsed_s"] + time.monotonic() - self.t0
@@ -225,7 +287,16 @@ class _Run:
                     opt: torch.optim.Optimizer | None) -> None:
         self.state["elapsed_s"] = self.elapsed()
         self.t0 = time.monotonic()
-        save_state(self.out / RESUME_DIR, self.state, model=model, optimizer=opt)
+        if self.dist.is_main:
+            save_state(self.out / RESUME_DIR, self.state, model=model, optimizer=opt)
+        distributed.barrier(self.dist)
+
+    def autocast(self) -> Any:
+        """Mixed-precision context of the training forward (``cfg.amp``)."""
+        if self.cfg.amp == "off":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     # metrics ----------------------------------------------------------------------------
     def metric_depth(self, pred: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
@@ -239,23 +310,35 @@ class _Run:
         if self.cfg.data.val is None:
             return {}
         cache = self.cache("val", model, self.val_fields)
-        modes = ["mono", "stereo"] if stage == 2 else ["mono"]
+        stereo = stage == 2 and "aux" in cache.fields
+        modes = ["mono", "stereo"] if stereo else ["mono"]
         was_training = model.training
         model.eval()
         results = {}
+        d = self.cfg.data
         for mode in modes:
-            acc = MetricAccumulator(self.cfg.data.min_depth, self.cfg.data.max_depth)
-            n = len(cache)
-            for start in range(0, n, self.cfg.batch_size):
-                idx = list(range(start, min(start + self.cfg.batch_size, n)))
+            # frames r, r + N, ... on rank r; the per-frame metrics are gathered and averaged
+            # in frame order, so every rank gets the one-process result
+            acc = MetricAccumulator(d.min_depth, d.max_depth)
+            mine = list(range(self.dist.rank, len(cache), self.dist.world))
+            rows: list[tuple[int, dict[str, float] | None]] = []
+            for start in range(0, len(mine), self.cfg.batch_size):
+                idx = mine[start:start + self.cfg.batch_size]
                 b = _to(cache.batch(idx, aux=mode == "stereo"), self.device)
                 pred = _decode(model, b, mode == "stereo", None, b["depth"].shape[-2:],
                                self.canonical)
                 pred = self.metric_depth(pred, b["fx"]).cpu()
                 depth = b["depth"].cpu()
-                for i in range(len(idx)):
-                    acc.update(pred[i, 0].numpy(), depth[i, 0].numpy())
-            results[mode] = acc.result()
+                for i, pos in enumerate(idx):
+                    rows.append((pos, acc.update(pred[i, 0].numpy(), depth[i, 0].numpy())))
+            total = MetricAccumulator(d.min_depth, d.max_depth)
+            for _, m in sorted((r for part in distributed.gather(rows, self.dist)
+                                for r in part), key=lambda r: r[0]):
+                if m is None:
+                    total.skipped += 1
+                else:
+                    total.add(m)
+            results[mode] = total.result()
         model.train(was_training)
         _keep_encoder_eval(model)
         return results
@@ -320,6 +403,32 @@ def _stage_model(run: _Run, stage: int) -> torch.nn.Module:
     return model.to(run.device)
 
 
+def _batches(run: _Run, cache: FeatureCache, stage: int, step0: int, steps: int,
+             aux_prob: float) -> Iterator[dict[str, Any]]:
+    """This rank's batch for each step ``step0 .. steps - 1`` (CPU tensors or, with cache off,
+    features on the model's device)."""
+    cfg = run.cfg
+    n = len(cache)
+
+    def local(step: int) -> np.ndarray:
+        return distributed.shard(batch_indices(n, cfg.batch_size, cfg.seed, stage, step),
+                                 run.dist)
+
+    def aux(step: int) -> bool:
+        return stage == 2 and uses_aux(step, aux_prob)
+
+    if cache.mode != "off" or cfg.data.workers == 0:
+        for step in range(step0, steps):
+            yield cache.batch(local(step), aux=aux(step))
+        return
+    loader = torch.utils.data.DataLoader(
+        cache.frames, batch_sampler=[local(s).tolist() for s in range(step0, steps)],
+        collate_fn=collate, num_workers=cfg.data.workers,
+        pin_memory=run.device.type == "cuda")
+    for step, batch in zip(range(step0, steps), loader, strict=False):
+        yield cache.from_collated(batch, aux=aux(step))
+
+
 def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     """Train one stage (possibly resuming it); returns its summary."""
     from tqdm import tqdm
@@ -332,30 +441,41 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
         raise RuntimeError(f"stage {stage}: the model has no trainable parameters")
     check_optimizer_excludes_encoder(model, params)
     opt = torch.optim.AdamW(params, lr=st.lr, weight_decay=st.weight_decay)
+    scaler = torch.amp.GradScaler(run.device.type, enabled=cfg.amp == "fp16")
 
     step0 = 0
     if run.resume and run.state["stage"] == stage and run.state["step"] > 0:
         load_state(run.out / RESUME_DIR, model=model, optimizer=opt)
         step0 = run.state["step"]
+        if scaler.is_enabled() and run.state.get("scaler"):
+            scaler.load_state_dict(run.state["scaler"])
 
     aux_prob = cfg.stage2.aux_prob if stage == 2 else 0.0
     cache = run.cache("train", model, run.train_fields)
-    n = len(cache)
     steps_T = cfg.stage2.diffusion_steps if stage == 2 else None
     model.train()
     _keep_encoder_eval(model)
+    # stage 2: AV-LFE gets no gradient on mono steps (the same steps on every rank)
+    net = distributed.wrap(model, run.dist, run.device, find_unused=stage == 2 and aux_prob < 1)
+    reduce = distributed.all_sum(run.dist, run.device)
+
+    def save_resume(step: int) -> None:
+        run.state.update(stage=stage, step=step)
+        if scaler.is_enabled():
+            run.state["scaler"] = scaler.state_dict()
+        run.save_resume(model, opt)
 
     losses: list[float] = []
     summary: dict[str, Any] = {"steps": st.steps, "start_step": step0}
     bar = tqdm(total=st.steps, initial=step0, desc=f"stage {stage}", unit="step",
-               disable=not cfg.progress, dynamic_ncols=True)
+               disable=not (cfg.progress and run.dist.is_main), dynamic_ncols=True)
+    batches = _batches(run, cache, stage, step0, st.steps, aux_prob)
     ema = None
     t_start, cpu_start = time.monotonic(), time.process_time()
     step = step0
     for step in range(step0, st.steps):
         if run.budget is not None and run.budget <= 0:
-            run.state.update(stage=stage, step=step)
-            run.save_resume(model, opt)
+            save_resume(step)
             bar.close()
             summary.update(stopped_at=step, losses=losses)
             return summary
@@ -365,22 +485,33 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             group["lr"] = lr
         torch.manual_seed(step_seed(cfg.seed, stage, step))
         aux = stage == 2 and uses_aux(step, aux_prob)
-        b = _to(cache.batch(batch_indices(n, cfg.batch_size, cfg.seed, stage, step), aux=aux),
-                run.device)
-        pred = _decode(model, b, aux, steps_T, b["lidar"].shape[-2:], run.canonical)
-        loss = silog_loss(run.metric_depth(pred, b["fx"]), b["lidar"],
-                          min_depth=cfg.data.min_depth, max_depth=cfg.data.max_depth)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"stage {stage} step {step}: loss is {loss.item()}")
+        b = _to(next(batches), run.device)
+        with run.autocast():
+            pred = net(b["main"], b["aux"] if aux else None,
+                       run.canonical * b["baseline"] if aux else None, steps_T,
+                       tuple(int(v) for v in b["lidar"].shape[-2:]))
+        metric = run.metric_depth(pred.float(), b["fx"])
+        if run.dist.enabled:  # the loss of the global batch, whatever rank holds which pixel
+            loss, value_t = silog_loss_global(
+                metric, b["lidar"], min_depth=cfg.data.min_depth, max_depth=cfg.data.max_depth,
+                world=run.dist.world, all_sum=reduce)
+        else:
+            loss = silog_loss(metric, b["lidar"], min_depth=cfg.data.min_depth,
+                              max_depth=cfg.data.max_depth)
+            value_t = loss.detach()
+        value = float(value_t)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"stage {stage} step {step}: loss is {value}")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
         if cfg.grad_clip > 0:
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         if run.budget is not None:
             run.budget -= 1
 
-        value = float(loss.detach())
         losses.append(value)
         ema = value if ema is None else 0.95 * ema + 0.05 * value
         bar.update(1)
@@ -391,27 +522,33 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
                      "lr": lr})
         if stage == 1 and cfg.stage1.snapshot_at == done:
             card = _card(run, stage, done, run.validate(model, stage))
-            path = _save_ckpt(run.out / f"stage1_step{done}", model, card)
+            path = _save_ckpt(run.out / f"stage1_step{done}", model, card, run.dist)
             run.state["checkpoints"]["stage1_snapshot"] = path
-            tqdm.write(f"stage 1 snapshot at step {done}: {path}")
+            run.write(f"stage 1 snapshot at step {done}: {path}")
         if done < st.steps and cfg.val_every and done % cfg.val_every == 0:
             metrics = run.validate(model, stage)
             if metrics:
                 run.log({"stage": stage, "step": done, "val": metrics})
-                tqdm.write(f"stage {stage} step {done} val: {_fmt(metrics)}")
+                run.write(f"stage {stage} step {done} val: {_fmt(metrics)}")
         if done < st.steps and cfg.ckpt_every and done % cfg.ckpt_every == 0:
-            run.state.update(stage=stage, step=done)
-            run.save_resume(model, opt)
+            save_resume(done)
     bar.close()
+    batches.close()
     loop_s = time.monotonic() - t_start
     loop_cpu_s = time.process_time() - cpu_start
 
+    if run.dist.enabled:  # every replica must hold the same weights
+        digests = distributed.gather(distributed.replica_digest(model), run.dist)
+        run.log({"stage": stage, "step": st.steps, "replicas": digests})
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"stage {stage}: the {run.dist.world} replicas diverged "
+                               f"(parameter digests {digests})")
     metrics = run.validate(model, stage)
     if metrics:
         run.log({"stage": stage, "step": st.steps, "val": metrics})
-        tqdm.write(f"stage {stage} final val: {_fmt(metrics)}")
+        run.write(f"stage {stage} final val: {_fmt(metrics)}")
     name = f"stage{stage}"
-    path = _save_ckpt(run.out / name, model, _card(run, stage, st.steps, metrics))
+    path = _save_ckpt(run.out / name, model, _card(run, stage, st.steps, metrics), run.dist)
     run.state["checkpoints"][name] = path
     ran = st.steps - step0
     summary.update(losses=losses, val=metrics, checkpoint=path,
@@ -420,6 +557,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     run.state["done"][str(stage)] = {k: v for k, v in summary.items() if k != "losses"}
     nxt = [s for s in run.stages if s > stage]
     run.state.update(stage=nxt[0] if nxt else stage, step=0 if nxt else st.steps)
+    run.state["scaler"] = None
     run.save_resume(None, None)
     summary["model"] = model
     return summary
@@ -438,8 +576,12 @@ def _card(run: _Run, stage: int, step: int, metrics: dict[str, Any]) -> dict[str
         "command": run.command,
         "steps": steps,
         "wall_time_s": round(run.elapsed(), 1),
-        "metrics": {"split": "val", "dir": cfg.data.val, "min_depth": cfg.data.min_depth,
-                    "max_depth": cfg.data.max_depth, "garg_crop": False, **metrics},
+        "setup": {"world_size": run.dist.world, "backend": run.dist.backend,
+                  "device": str(run.device), "amp": cfg.amp, "global_batch": cfg.batch_size,
+                  "batch_per_rank": cfg.batch_size // run.dist.world},
+        "metrics": {"split": "val", "dir": cfg.data.val, "dataset": cfg.data.dataset,
+                    "min_depth": cfg.data.min_depth, "max_depth": cfg.data.max_depth,
+                    "eval_crop": run.crop, "garg_crop": run.crop == "garg", **metrics},
     }
 
 
@@ -451,27 +593,47 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     after that many optimisation steps in this call; ``command`` is recorded in model cards.
     The result holds ``out_dir``, ``checkpoints`` (name -> path), per-stage summaries under
     ``stages`` (losses, val metrics, wall and CPU seconds per step, and the trained ``model``
-    object of the stages run in this call), ``stopped_early``, and ``stage`` / ``step`` reached.
+    object of the stages run in this call), ``stopped_early``, and ``stage`` / ``step`` reached,
+    plus ``rank`` / ``world_size``. Started by torchrun (``WORLD_SIZE`` > 1) it trains
+    data-parallel (module docstring) and every rank returns the same summary.
     """
     cfg = config.validate()
     torch.set_num_threads(cfg.num_threads)
+    ctx, device = distributed.setup(cfg.device, resolve_device)
+    try:
+        return _train(cfg, ctx, device, resume, stop_after, command)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, resume: bool,
+           stop_after: int | None, command: str | None) -> dict[str, Any]:
+    if cfg.batch_size % ctx.world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {ctx.world} "
+                         "processes (it is the global batch, split evenly over the ranks)")
     out = Path(cfg.out_dir)
-    run = _Run(cfg, command, resume, stop_after)
+    run = _Run(cfg, command, resume, stop_after, ctx, device)
     if resume:
         if state_dir(out / RESUME_DIR) is None:
             raise FileNotFoundError(f"nothing to resume in {out} (no {RESUME_DIR}/ state)")
         saved = load_state(out / RESUME_DIR, restore_rng=True)
-        run.state = {k: saved[k] for k in run.state}
+        run.state = {k: saved.get(k, v) for k, v in run.state.items()}
         if run.state["stage"] not in run.stages:
             raise ValueError(f"resume state is in stage {run.state['stage']}, but this config "
                              f"trains stage(s) {run.stages}")
-    elif state_dir(out / RESUME_DIR) is not None or (out / CONFIG_FILE).exists():
-        raise FileExistsError(f"{out} already holds a training run; continue it with --resume "
-                              "or choose another output directory")
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / CONFIG_FILE)
+    else:
+        taken = state_dir(out / RESUME_DIR) is not None or (out / CONFIG_FILE).exists()
+        distributed.barrier(ctx)  # every rank has looked before rank 0 writes
+        if taken:
+            raise FileExistsError(f"{out} already holds a training run; continue it with "
+                                  "--resume or choose another output directory")
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / CONFIG_FILE)
+    distributed.barrier(ctx)
 
-    result: dict[str, Any] = {"out_dir": str(out), "stages": {}, "stopped_early": False}
+    result: dict[str, Any] = {"out_dir": str(out), "stages": {}, "stopped_early": False,
+                              "rank": ctx.rank, "world_size": ctx.world}
     for stage in run.stages:
         if str(stage) in run.state["done"]:
             result["stages"][stage] = run.state["done"][str(stage)]

@@ -1,4 +1,7 @@
-"""``iid-rdepth train``: two-stage training (see training/train.py and configs/default.yaml)."""
+"""``iid-rdepth train``: two-stage training (see training/train.py and configs/default.yaml).
+
+Runs unchanged under torchrun for data-parallel training (``torchrun --nproc_per_node N -m
+iid_rdepth_ros.training.train_ddp [these options]``); only rank 0 prints and writes."""
 
 from __future__ import annotations
 
@@ -18,16 +21,36 @@ def add_parser(subparsers: Any) -> None:
                     "optional --config YAML, then --set KEY=VALUE overrides, then the "
                     "shortcut options below. Writes checkpoints, a resume state and the "
                     "resolved config under --out.",
-        epilog="Equal-budget ablation in one run: --stage both --steps1 N1+N2 --snapshot-at N1 "
-               "--steps2 N2 --set stage2.init_from=snapshot --set stage1.schedule=constant "
-               "trains the baseline for N1+N2 steps (stage1.*) and the full model from its "
-               "step-N1 snapshot for N2 steps (stage2.*).")
+        epilog="Data: --dataset kitti --data-root KITTI [--split eigen_train] [--val-split "
+               "eigen_val] [--gt-root DIR]; --dataset nyu --data-root nyu_depth_v2_labeled.mat; "
+               "--dataset folder --data-root DIR (docs/training_on_your_data.md). Several GPUs: "
+               "torchrun --nproc_per_node N -m iid_rdepth_ros.training.train_ddp [options] "
+               "(--batch-size is the global batch). Equal-budget ablation in one run: --stage "
+               "both --steps1 N1+N2 --snapshot-at N1 --steps2 N2 --set stage2.init_from=snapshot "
+               "--set stage1.schedule=constant trains the baseline for N1+N2 steps (stage1.*) "
+               "and the full model from its step-N1 snapshot for N2 steps (stage2.*).")
     p.add_argument("--config", type=Path, metavar="YAML", help="config file (partial is fine)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted override, e.g. --set stage2.steps=500 (repeatable)")
     p.add_argument("--stage", choices=("1", "2", "both"), help="which stage(s) to train")
-    p.add_argument("--train-dir", metavar="DIR", help="training data (data.train)")
-    p.add_argument("--val-dir", metavar="DIR", help="validation data (data.val; 'none' = off)")
+    p.add_argument("--dataset", choices=("synth", "kitti", "nyu", "folder"),
+                   help="data set kind (data.dataset; default synth)")
+    p.add_argument("--data-root", metavar="DIR", help="data root of kitti / nyu / folder "
+                   "(data.root; nyu: the folder or the labeled .mat)")
+    p.add_argument("--split", metavar="NAME|FILE",
+                   help="training split (data.train; kitti default eigen_train, nyu train, "
+                        "folder all)")
+    p.add_argument("--val-split", metavar="NAME|FILE",
+                   help="validation split (data.val; 'none' = off; kitti default eigen_val, "
+                        "nyu test)")
+    p.add_argument("--gt", choices=("auto", "annotated", "velodyne"),
+                   help="kitti ground truth (data.gt)")
+    p.add_argument("--gt-root", metavar="DIR", help="kitti annotated depth root (data.gt_root)")
+    p.add_argument("--kb-crop", choices=("on", "off"),
+                   help="kitti 352x1216 KB crop (data.kb_crop; default on)")
+    p.add_argument("--train-dir", metavar="DIR", help="synth-street training data (data.train)")
+    p.add_argument("--val-dir", metavar="DIR",
+                   help="synth-street validation data (data.val; 'none' = off)")
     p.add_argument("--out", metavar="DIR", help="output directory (out_dir)")
     p.add_argument("--preset", help="model preset (e.g. lite0-192x640)")
     p.add_argument("--init-from", metavar="CKPT",
@@ -40,6 +63,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (num_threads)")
     p.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
     p.add_argument("--cache", choices=("off", "memory", "disk"), help="encoder feature cache")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="frame-reading worker processes with --cache off (data.workers)")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"),
+                   help="mixed precision (fp16: CUDA only, with a GradScaler)")
     p.add_argument("--seed", type=int)
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last resume state (uses the "
@@ -56,12 +83,23 @@ def _shortcuts(args: argparse.Namespace) -> list[str]:
         "stage1.snapshot_at": args.snapshot_at, "stage1.steps": args.steps1,
         "stage2.steps": args.steps2, "batch_size": args.batch_size,
         "num_threads": args.threads, "cache.mode": args.cache, "seed": args.seed,
-        "device": args.device,
+        "device": args.device, "data.dataset": args.dataset, "data.root": args.data_root,
+        "data.gt": args.gt, "data.gt_root": args.gt_root, "data.workers": args.workers,
+        "amp": args.amp,
     }
+    if args.split is not None and args.train_dir is not None:
+        raise ValueError("--split and --train-dir both set data.train: give one")
+    if args.val_split is not None and args.val_dir is not None:
+        raise ValueError("--val-split and --val-dir both set data.val: give one")
+    if args.split is not None:
+        pairs["data.train"] = args.split
+    if args.kb_crop is not None:
+        pairs["data.kb_crop"] = args.kb_crop == "on"
     out = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
            for k, v in pairs.items() if v is not None]
-    if args.val_dir is not None:
-        out.append("data.val=" + ("null" if args.val_dir.lower() == "none" else args.val_dir))
+    val = args.val_dir if args.val_dir is not None else args.val_split
+    if val is not None:
+        out.append("data.val=" + ("null" if val.lower() == "none" else val))
     if args.no_progress:
         out.append("progress=false")
     return out
@@ -89,15 +127,22 @@ def run(args: argparse.Namespace) -> int:
     if args.stop_after is not None and args.stop_after < 1:
         raise ValueError("--stop-after must be >= 1")
     cfg = resolve(args)
-    for key in ("train", "val"):
-        path = getattr(cfg.data, key)
-        if path is not None and not Path(path).is_dir():
-            raise FileNotFoundError(
-                f"data.{key} directory not found: {path} (make one with 'iid-rdepth synth')")
+    if cfg.data.dataset == "synth":
+        for key in ("train", "val"):
+            path = getattr(cfg.data, key)
+            if path is not None and cfg.data.root is not None:
+                path = str(Path(cfg.data.root) / path)
+            if path is not None and not Path(path).is_dir():
+                raise FileNotFoundError(
+                    f"data.{key} directory not found: {path} (make one with 'iid-rdepth synth')")
+    elif not Path(cfg.data.root).exists():
+        raise FileNotFoundError(f"data.root not found: {cfg.data.root}")
     from iid_rdepth_ros.training.train import train
 
     result = train(cfg, resume=args.resume, stop_after=args.stop_after,
                    command=getattr(args, "command_line", None))
+    if result.get("rank", 0) != 0:
+        return 0
     for name, path in result.get("checkpoints", {}).items():
         print(f"{name}: {path}")
     if result.get("stopped_early"):
