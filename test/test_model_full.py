@@ -124,7 +124,7 @@ def test_depth_loss_reaches_stage2_parts_through_unrolled_steps() -> None:
     depth.log().mean().backward()
     grads = {n: p.grad for n, p in model.named_trainable_parameters()}
     for name in ("diffusion.denoiser.inp.weight", "diffusion.degraded.0.weight",
-                 "avlfe.enhancers.0.match.0.weight", "avlfe.enhancers.0.log_temperature",
+                 "avlfe.enhancers.0.match.weight", "avlfe.enhancers.0.log_temperature",
                  "decoder.stages.0.post.blocks.0.g_scale.gain_raw"):
         assert grads[name] is not None and grads[name].abs().sum() > 0, name
     assert all(p.grad is None for p in model.encoder.parameters())

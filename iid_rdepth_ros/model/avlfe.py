@@ -1,7 +1,9 @@
 """AV-LFE / AVE-FM: auxiliary-view enhancement of the low-level skip features (levels 0/1).
 
-ALIGN (per enhanced level, stride ``s``): a small trainable matching projection is applied to
-both views' features and L2-normalised. For ``D`` depth candidates ``Z_k`` spaced uniformly in
+ALIGN (per enhanced level, stride ``s``): both views' features are centred per image and
+channel, passed through a small trainable matching projection (an orthogonal 1x1 projection
+plus a zero-initialised 3x3 context term, so matching works on the raw features from the start)
+and L2-normalised. For ``D`` depth candidates ``Z_k`` spaced uniformly in
 inverse depth over [near_depth, far_depth] the candidate disparities are
 ``d_k = fb / Z_k / s`` pixels of the level (the right view sees a point at ``x - d``). One
 ``grid_sample`` builds the cosine cost volume ``C_k(x) = <m(x), a(x - d_k)>``; a learned
@@ -63,8 +65,11 @@ class AuxViewEnhancer(nn.Module):
         cm, hidden, d = cfg.match_channels, cfg.hidden, cfg.candidates
         inverse = torch.linspace(1.0 / far_depth, 1.0 / cfg.near_depth, d)
         self.register_buffer("inverse_depths", inverse, persistent=False)
-        self.match = nn.Sequential(conv3x3(channels, 2 * cm), nn.ReLU(inplace=True),
-                                   conv1x1(2 * cm, cm))
+        # matching embedding of per-image centred features: an orthogonal 1x1 projection
+        # (raw-feature matching from the first step) plus a zero-initialised 3x3 context term
+        self.match = nn.Conv2d(channels, cm, 1, bias=False)
+        nn.init.orthogonal_(self.match.weight)
+        self.match_context = zero_init(conv3x3(channels, cm))
         self.log_temperature = nn.Parameter(torch.tensor(float(cfg.temperature)).log())
         self.offset = nn.Sequential(conv1x1(d + 2, hidden // 2), nn.ReLU(inplace=True),
                                     zero_init(conv3x3(hidden // 2, 1)))
@@ -77,7 +82,8 @@ class AuxViewEnhancer(nn.Module):
         return fb.reshape(-1, 1, 1, 1) * self.inverse_depths.reshape(1, -1, 1, 1) / self.stride
 
     def _embed(self, x: Tensor) -> Tensor:
-        return F.normalize(self.match(x), dim=1, eps=1e-6)
+        x = x - x.mean(dim=(2, 3), keepdim=True)
+        return F.normalize(self.match(x) + self.match_context(x), dim=1, eps=1e-6)
 
     def cost_volume(self, feat: Tensor, aux: Tensor, fb: Tensor) -> Tensor:
         """(B, D, h, w) cosine similarity of main and candidate-shifted auxiliary embeddings."""

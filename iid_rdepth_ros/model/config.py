@@ -179,7 +179,7 @@ class AVLFEConfig(_ConfigBase):
     match_channels: int = 16
     hidden: int = 32
     max_offset: float = 1.0
-    temperature: float = 20.0
+    temperature: float = 100.0
 
     def validate(self) -> None:
         if not self.levels or any(lv not in (0, 1) for lv in self.levels):
