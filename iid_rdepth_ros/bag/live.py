@@ -101,6 +101,8 @@ class _Watcher:
         self.inputs: dict[int, float] = {}
         self.depth: dict[int, tuple[float, bytes]] = {}
         self.diag: dict[str, str] = {}
+        self.diag_time = 0.0
+        self.last_depth = 0.0
         self.last_input = 0.0
         self.depth_topic = self.node.resolve_topic_name(depth_topic)
         self.image_topic = image_topic
@@ -141,6 +143,7 @@ class _Watcher:
         now = time.monotonic()
         with self.lock:
             self.depth.setdefault(self._stamp(raw), (now, bytes(raw)))
+            self.last_depth = now
 
     def _on_diag(self, msg: Any) -> None:
         ns = self.depth_topic.rsplit("/depth/", 1)[0]
@@ -148,6 +151,7 @@ class _Watcher:
             if status.name.endswith(": depth") and status.name.startswith(f"{ns}/"):
                 with self.lock:
                     self.diag = {kv.key: kv.value for kv in status.values}
+                    self.diag_time = time.monotonic()
 
     def node_ready(self) -> bool:
         """The node publishes depth and subscribes to the image topic."""
@@ -239,7 +243,8 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
         _wait(finished, 24 * 3600.0, period=0.1)
         if replay is not None:
             replay.wait(30)
-        time.sleep(0.2)
+        # the node's diagnostics (1 Hz) from after its last output
+        _wait(lambda: watcher.diag_time > watcher.last_depth + 0.05, 2.5)
     finally:
         if replay is not None and replay.poll() is None:
             replay.terminate()
