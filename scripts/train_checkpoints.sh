@@ -21,7 +21,7 @@ $BIN train --stage 1 --train-dir "$DATA/train" --val-dir "$DATA/val" --out "$OUT
   --set val_every=500 --set ckpt_every=250
 $BIN train --stage 2 --train-dir "$DATA/train" --val-dir "$DATA/val" --out "$OUT/default" \
   --init-from "$OUT/baseline/stage1_step$N1" --steps2 "$N2" --batch-size 8 --threads 2 \
-  --cache disk --set val_every=200 --set ckpt_every=100
+  --cache disk --set val_every=200 --set ckpt_every=100 --set stage2.new_lr_scale=5
 
 .venv/bin/python scripts/ablation.py --baseline "$OUT/baseline/stage1" \
   --default "$OUT/default/stage2" --test "$DATA/test" --publish

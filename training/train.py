@@ -429,6 +429,23 @@ def _batches(run: _Run, cache: FeatureCache, stage: int, step0: int, steps: int,
         yield cache.from_collated(batch, aux=aux(step))
 
 
+def _param_groups(model: Any, stage: int, st: Any) -> list[dict[str, Any]]:
+    """Optimizer groups: in stage 2, parameters the stage-1 model lacks (diffusion, coupling
+    blocks, AV-LFE) start from scratch and get ``stage2.new_lr_scale`` x the stage's lr."""
+    scale = float(getattr(st, "new_lr_scale", 1.0))
+    named = [(n, p) for n, p in model.named_trainable_parameters() if p.requires_grad]
+    if stage != 2 or scale == 1.0:
+        return [{"params": [p for _, p in named], "lr_scale": 1.0}]
+    from iid_rdepth_ros.model import build_model
+
+    stage1_names = set(build_model(model.cfg, variant="baseline",
+                                   pretrained_encoder=False).state_dict())
+    new = [p for n, p in named if n not in stage1_names]
+    old = [p for n, p in named if n in stage1_names]
+    return [g for g in ({"params": old, "lr_scale": 1.0}, {"params": new, "lr_scale": scale})
+            if g["params"]]
+
+
 def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     """Train one stage (possibly resuming it); returns its summary."""
     from tqdm import tqdm
@@ -440,7 +457,8 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     if not params:
         raise RuntimeError(f"stage {stage}: the model has no trainable parameters")
     check_optimizer_excludes_encoder(model, params)
-    opt = torch.optim.AdamW(params, lr=st.lr, weight_decay=st.weight_decay)
+    opt = torch.optim.AdamW(_param_groups(model, stage, st), lr=st.lr,
+                            weight_decay=st.weight_decay)
     scaler = torch.amp.GradScaler(run.device.type, enabled=cfg.amp == "fp16")
 
     step0 = 0
@@ -482,7 +500,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
         lr = st.lr * lr_factor(step, st.steps, warmup=st.warmup_steps, kind=st.schedule,
                                min_ratio=st.min_lr_ratio)
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         torch.manual_seed(step_seed(cfg.seed, stage, step))
         aux = stage == 2 and uses_aux(step, aux_prob)
         b = _to(next(batches), run.device)
