@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from iid_rdepth_ros.cli.main import main
 pytest.importorskip("rclpy")
 DOMAIN = 65
 FRAMES = 6
-RATE = 2.0  # the 0.5 s recorded span plays in 0.25 s
+RATE = 0.5  # the 0.5 s recorded span plays in 1 s
 
 
 def test_replay_publishes_recorded_bytes(tmp_path: Path) -> None:
@@ -48,7 +49,7 @@ def test_replay_publishes_recorded_bytes(tmp_path: Path) -> None:
             [sys.executable, "-m", "iid_rdepth_ros.cli.main", "replay", str(bag), "--rate",
              str(RATE), "--topics", TOPICS["left"], TOPICS["left_info"], TOPICS["tf"],
              "--remap", f"{TOPICS['left']}:=/renamed/image", "--wait-for", TOPICS["left_info"],
-             "--wait-for", f"{TOPICS['left']}", "--delay", "0.5", "--no-progress"],
+             "--wait-for", f"{TOPICS['left']}", "--delay", "1.0", "--no-progress"],
             cwd=REPO, env=dict(os.environ, **ros_env(DOMAIN)), stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         end = time.monotonic() + 90
@@ -73,10 +74,13 @@ def test_replay_publishes_recorded_bytes(tmp_path: Path) -> None:
     assert [m.stamp_ns(i) for i in infos] == [m.stamp_ns(i) for i in want]
     for a, b in zip(infos, want, strict=True):
         assert list(a.p) == list(b.p) and list(a.k) == list(b.k) and a.width == b.width
-    arrivals = [t for t, _ in got["/renamed/image"]]
-    span = arrivals[-1] - arrivals[0]
+    # paced at the recorded rate / RATE: by the replay's own clock, and (loosely, this
+    # process may be starved of CPU) by the arrival times here
     expected = (FRAMES - 1) * 0.1 / RATE
-    assert expected * 0.6 < span < expected + 1.0, span
+    took = float(re.search(r"in ([0-9.]+) s \(bag span ([0-9.]+) s", out).group(1))
+    assert expected * 0.95 < took < expected + 2.0, out
+    arrivals = [t for t, _ in got["/renamed/image"]]
+    assert expected * 0.3 < arrivals[-1] - arrivals[0] < expected + 5.0
     tf_ok = any("tf2_msgs" in name for name in sys.modules) or _has_tf2()
     assert (f"{TOPICS['tf']}: 1" in out) if tf_ok else (f"skipped {TOPICS['tf']}" in out)
 

@@ -158,7 +158,7 @@ def _wait_subscribers(node: Any, pubs: dict[str, Any], remaps: dict[str, str],
                    if by_name.get(remaps.get(t, t)) is not None
                    and by_name[remaps.get(t, t)].get_subscription_count() < n}
         if not missing:
-            time.sleep(0.3)  # let the subscribers match this publisher too (see --delay)
+            time.sleep(0.5)  # let the subscribers match this publisher too (see --delay)
             return
         if time.monotonic() > end:
             raise ValueError(f"no subscribers on {', '.join(missing)} after {timeout:g} s "
