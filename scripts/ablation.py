@@ -75,7 +75,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
     targets = "\n".join(f"- {k}: {'met' if ok else 'MISSED'}"
                         for k, ok in result["targets"].items())
     return (f"# Ablation on synth-street (test split, seed {data.get('seed')}, "
-            f"{data.get('frames')} frames) — not KITTI numbers\n\n"
+            f"{data.get('frames_evaluated')} frames) — not KITTI numbers\n\n"
             f"Dense ground truth, cap 80 m, no median scaling, no crop; T = {result['steps']}.\n\n"
             + "\n".join(lines) + f"\n\nTargets:\n{targets}\n\nCommand: `{command}`\n")
 
@@ -84,6 +84,7 @@ def publish(baseline: str, default: str, result: dict[str, Any]) -> None:
     for name, src in (("baseline", baseline), ("default", default)):
         stem = Path(src)
         card = yaml.safe_load(stem.with_suffix(".yaml").read_text(encoding="utf-8"))
+        card["weights"] = f"{name}.safetensors"
         card["reproduce"] = REPRODUCE
         card["ablation"] = {"split": "synth-street test (seed 3)", "table": result["table"],
                             "targets": result["targets"]}
