@@ -1,0 +1,48 @@
+"""The checkpoints shipped with the package load by name and give plausible metric depth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from iid_rdepth_ros.training.metrics import compute_metrics
+from iid_rdepth_ros.training.synth import SynthStreet
+
+from iid_rdepth_ros.model.checkpoint import load_checkpoint
+from iid_rdepth_ros.model.focal import stereo_fb
+
+
+@pytest.fixture(scope="module")
+def frame() -> dict:
+    # seed 9001 is the demo's, disjoint from the training (1), validation (2) and test (3) seeds
+    return SynthStreet(seed=9001, height=192, width=640).frame(3)
+
+
+def _tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+
+
+@pytest.mark.parametrize("name,variant", [("default", "full"), ("baseline", "baseline")])
+def test_shipped_checkpoint_loads_and_predicts(name: str, variant: str, frame: dict) -> None:
+    model, card = load_checkpoint(name)
+    assert model.variant == variant
+    assert "make checkpoints" in card["reproduce"]
+    assert "iid-rdepth train" in card["command"]
+    assert set(card["ablation"]["targets"]) == {
+        "default --aux off <= 0.96 x baseline RMSE", "default --aux on <= 0.62 x baseline RMSE"}
+    with torch.inference_mode():
+        depth = model(_tensor(frame["left"]))[0, 0].numpy()
+    assert depth.shape == (192, 640) and np.isfinite(depth).all() and (depth > 0).all()
+    metrics = compute_metrics(depth, frame["depth"])
+    # a trained model, not a random one: an untrained decoder is off by far more than this
+    assert metrics["abs_rel"] < 0.35 and metrics["d1"] > 0.6, metrics
+
+
+def test_default_runs_stereo(frame: dict) -> None:
+    model, _ = load_checkpoint("default")
+    fb = torch.tensor([stereo_fb(frame["baseline_m"], model.cfg.canonical_focal)])
+    with torch.inference_mode():
+        mono = model(_tensor(frame["left"]))
+        stereo = model(_tensor(frame["left"]), _tensor(frame["right"]), fb)
+    assert torch.isfinite(stereo).all()
+    assert not torch.equal(mono, stereo)
