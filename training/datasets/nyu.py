@@ -34,6 +34,7 @@ from iid_rdepth_ros.training.datasets.splits import NamedSplit, file_digest, fin
 #: NYU Depth v2 toolbox (camera_params.m): colour camera fx, fy, cx, cy at 640x480
 NYU_FX, NYU_FY, NYU_CX, NYU_CY = 518.8579, 519.4696, 325.5824, 253.7362
 LABELED_MAT = "nyu_depth_v2_labeled.mat"
+LABELED_FRAMES = 1449
 SPLITS_MAT = "splits.mat"
 NYU_SPLITS = {"train": NamedSplit("Eigen et al. training frames (795)", (SPLITS_MAT,), 795),
               "test": NamedSplit("Eigen et al. test frames (654)", (SPLITS_MAT,), 654)}
@@ -115,7 +116,8 @@ class NyuLabeled:
             except ValueError:
                 raise ValueError(f"{path}: a NYU split file lists 1-based frame numbers, one "
                                  "per line") from None
-        if named is not None and named.frames is not None and len(idx) != named.frames:
+        full = self.total == LABELED_FRAMES  # the official file: the official split sizes
+        if full and named is not None and named.frames is not None and len(idx) != named.frames:
             raise ValueError(f"{path}: {split!r} has {len(idx)} frames, the official one "
                              f"{named.frames}")
         if len(idx) == 0 or idx.min() < 1 or idx.max() > self.total:
