@@ -104,10 +104,11 @@ def _live_section(out: Path, demo: dict[str, Any]) -> list[str]:
               "Reproduce by hand (another terminal for each):", "", "```bash",
               "iid_rdepth_node --ros-args -r __ns:=/demo "
               + " ".join(f"-r {k}:={v}" for k, v in demo["node"]["remaps"].items())
-              + f" -p model_path:={demo['node']['params']['model_path']}",
+              + "".join(f" -p {k}:={v}" for k, v in demo["node"]["params"].items()),
               f"iid-rdepth eval-bag {demo['bag']['path']} --live --depth-topic /demo/depth/image "
               "--image-topic /camera/left/image --camera-info-topic /camera/left/camera_info "
-              "--gt-depth-topic /camera/left/depth_gt",
+              "--gt-depth-topic /camera/left/depth_gt --aux-image-topic /camera/right/image "
+              "--aux-camera-info-topic /camera/right/camera_info",
               f"iid-rdepth replay {demo['bag']['path']}   # or: ros2 bag play "
               f"{demo['bag']['path']}", "```", ""]
     return lines
