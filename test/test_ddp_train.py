@@ -97,7 +97,10 @@ def _torchrun(nproc: int, args: list[str], cwd: Path) -> subprocess.CompletedPro
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            f"--nproc_per_node={nproc}", "-m", "iid_rdepth_ros.training.train_ddp", *args]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if proc.returncode != 0:  # show the first rank's traceback, not only torchrun's summary
+        start = max(proc.stderr.find("Traceback"), 0)
+        pytest.fail(f"torchrun failed ({proc.returncode}):\n{proc.stderr[start:start + 4000]}"
+                    f"\n...\n{proc.stderr[-1500:]}\nstdout:\n{proc.stdout[-1500:]}")
     return proc
 
 

@@ -631,6 +631,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, resume: boo
                          "processes (it is the global batch, split evenly over the ranks)")
     out = Path(cfg.out_dir)
     run = _Run(cfg, command, resume, stop_after, ctx, device)
+    for split in ("train", "val"):  # fail now, not after hours, on a missing split or file
+        if getattr(cfg.data, split) is not None:
+            run.frames(split)
     if resume:
         if state_dir(out / RESUME_DIR) is None:
             raise FileNotFoundError(f"nothing to resume in {out} (no {RESUME_DIR}/ state)")

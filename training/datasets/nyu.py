@@ -124,6 +124,11 @@ class NyuLabeled:
             raise ValueError(f"{path}: frame numbers must be in 1..{self.total}")
         return [int(k) - 1 for k in idx], path
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_h5"], state["_pid"] = None, -1  # h5py handles do not cross processes
+        return state
+
     def _file(self) -> Any:
         if self._h5 is None or self._pid != os.getpid():  # one handle per (worker) process
             import h5py

@@ -92,7 +92,8 @@ def find_split(dataset: str, name: str, known: dict[str, NamedSplit],
         raise FileNotFoundError(
             f"{dataset} split {name!r} ({spec.description}) not found: looked for "
             f"{' or '.join(spec.files)} in {', '.join(str(d) for d in dirs)}; put the official "
-            f"list there (training/splits/README.md says where to get it) or pass --split FILE")
+            "list there (training/splits/README.md says where to get it) or give a list file "
+            "instead of the name (--split / --val-split FILE; --val-split none: no validation)")
     path = Path(name)
     if path.is_file():
         return path, None
