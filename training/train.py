@@ -503,8 +503,8 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             group["lr"] = lr * group["lr_scale"]
         torch.manual_seed(step_seed(cfg.seed, stage, step))
         aux = stage == 2 and uses_aux(step, aux_prob)
-        b = _to(next(batches), run.device)
-        with run.autocast():
+        with run.autocast():  # cache off: the frozen encoder runs here too
+            b = _to(next(batches), run.device)
             pred = net(b["main"], b["aux"] if aux else None,
                        run.canonical * b["baseline"] if aux else None, steps_T,
                        tuple(int(v) for v in b["lidar"].shape[-2:]))
