@@ -89,9 +89,13 @@ class NodeProcess:
     """``iid_rdepth_node`` in a subprocess; log in a file; RSS from /proc."""
 
     def __init__(self, domain_id: int, namespace: str, params: dict[str, Any],
-                 log_dir: Path, threads: int = 1, console_script: bool = False) -> None:
+                 log_dir: Path, threads: int = 1, console_script: bool = False,
+                 command: list[str] | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
         script = Path(sys.executable).with_name("iid_rdepth_node")
-        if console_script:  # the installed entry point (`ros2 run` runs the same one)
+        if command is not None:  # e.g. the entry point of a colcon install
+            args = list(command)
+        elif console_script:  # the installed entry point (`ros2 run` runs the same one)
             assert script.is_file(), f"{script} missing: pip install -e . first"
             args = [str(script)]
         else:
@@ -104,7 +108,7 @@ class NodeProcess:
             args += ["-p", f"{key}:={text}"]
         env = dict(os.environ, **ros_env(domain_id), PYTHONUNBUFFERED="1",
                    RCUTILS_LOGGING_BUFFERED_STREAM="0", RCUTILS_COLORIZED_OUTPUT="0",
-                   OMP_NUM_THREADS=str(threads))
+                   OMP_NUM_THREADS=str(threads), **(extra_env or {}))
         self.log_path = log_dir / f"node_{namespace}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self._log,

@@ -79,3 +79,38 @@ def test_installed_entry_point_starts(installed: Path) -> None:
         env=_installed_env(installed), capture_output=True, text=True, cwd=installed,
     )
     assert str(installed) in probe.stdout, probe.stdout + probe.stderr
+
+
+def test_installed_node_runs_and_publishes_depth(installed: Path, tmp_path: Path) -> None:
+    pytest.importorskip("rclpy")
+    sys.path.insert(0, str(REPO / "test"))
+    from ros_node_harness import (
+        CAM_H,
+        CAM_W,
+        Harness,
+        NodeProcess,
+        ros_context,
+        synthetic_rgb,
+        tiny_checkpoint,
+    )
+
+    exe = installed / "iid_rdepth_ros" / "lib" / "iid_rdepth_ros" / "iid_rdepth_node"
+    assert exe.is_file()
+    domain, ns = 58, "colcon"
+    with ros_context(domain) as context:
+        node = NodeProcess(domain, ns, {"model_path": str(tiny_checkpoint()),
+                                        "backend": "torch", "input_height": 96,
+                                        "input_width": 320},
+                           tmp_path, command=[sys.executable, str(exe)],
+                           extra_env={k: v for k, v in _installed_env(installed).items()
+                                      if k in ("PYTHONPATH", "AMENT_PREFIX_PATH")})
+        harness = Harness(context, ns)
+        try:
+            harness.wait_ready(node)
+            out = harness.request(synthetic_rgb(3))
+            depth = out["depth"]
+            assert depth.encoding == "32FC1"
+            assert (depth.height, depth.width) == (CAM_H, CAM_W)
+        finally:
+            harness.close()
+            node.stop()

@@ -74,6 +74,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks"), metavar="DIR",
                    help="results directory (default: benchmarks/)")
     p.add_argument("--name", default="bench", help="file stem of the results (default bench)")
+    p.add_argument("--node", action="store_true",
+                   help="instead of the sweep: node end-to-end latency (image published -> "
+                        "depth received, real DDS) vs Runner.infer on the same frames, mono "
+                        "and stereo, first --backends entry (default onnxruntime), first "
+                        "--sizes entry; writes <name>-node.json/.md")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -112,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if "tensorrt" in backends and args.engines is None:
         raise ValueError("the tensorrt backend needs --engines DIR (see --help)")
     model = untrained_checkpoint(args.preset) if args.preset else args.model
+    if args.node:
+        return run_node(args, model, backends[0] if args.backends else "onnxruntime", sizes[0])
     options = SweepOptions(model=model, backends=backends, variants=args.variants,
                            steps=args.steps, sizes=sizes, repeats=args.repeats,
                            warmup=args.warmup, threads=args.threads,
@@ -133,3 +140,27 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {json_path} and {md_path}")
     errors = [r for r in result["rows"] if "error" in r]
     return 1 if errors and len(errors) == len(result["rows"]) else 0
+
+
+def run_node(args: argparse.Namespace, model: str, backend: str,
+             size: tuple[int, int]) -> int:
+    """Node overhead benchmark (``iid_rdepth_ros.ros.bench_node``), mono then stereo."""
+    from iid_rdepth_ros.ros.bench_node import NodeBenchOptions, run_node_bench, to_markdown
+
+    command = getattr(args, "command_line", None) or "iid-rdepth " + " ".join(sys.argv[1:])
+    results, parts = {}, []
+    for variant in args.variants:
+        opts = NodeBenchOptions(model=model, backend=backend, input_hw=size,
+                                frames=max(args.repeats, 10), warmup=max(args.warmup, 1),
+                                stereo=variant == "stereo", threads=args.threads,
+                                diffusion_steps=args.steps[0] if len(args.steps) == 1 else None)
+        results[variant] = run_node_bench(opts, progress=not args.no_progress)
+        parts.append(f"## {variant}\n\n" + to_markdown(results[variant], command))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{args.name}-node"
+    stem.with_suffix(".json").write_text(
+        json.dumps({"command": command, **results}, indent=2) + "\n", "utf-8")
+    stem.with_suffix(".md").write_text(f"# Node overhead\n\nCommand: `{command}`\n\n"
+                                       + "\n\n".join(parts), "utf-8")
+    print(stem.with_suffix(".md").read_text("utf-8"))
+    return 0 if all(r["meets_target"] for r in results.values()) else 1
