@@ -30,8 +30,8 @@ def _non_negative(text: str) -> int:
 def add_parser(subparsers: Any) -> None:
     """Register ``synth``."""
     p = subparsers.add_parser(
-        "synth", help="generate a synth-street stereo data set (or a rosbag2 drive) with exact "
-                          "depth",
+        "synth",
+        help="generate a synth-street stereo data set (or a rosbag2 drive) with exact depth",
         description="Render rectified stereo street scenes with dense depth and sparse "
                     "LiDAR-like ground truth (KITTI-like intrinsics, 0.54 m baseline). The same "
                     "arguments always give identical files.")
