@@ -12,11 +12,14 @@ disparity ``sum_k p_k d_k`` plus a bounded learned local offset gives the dispar
 warp the auxiliary features (``grid_sample``: bilinear, zeros padding, align_corners False,
 which ONNX opset 16+ and TensorRT parse).
 
-FUSE: ``out = f + sigmoid(gate) * delta`` with ``(delta, gate)`` predicted from
-``[f, warped aux features, p (the cost volume), max_k p (confidence), sum_k p_k / Z_k * near
-(normalised inverse depth)]``. The stereo evidence is an input of the fusion, so it can
-reach the depth. The output convolution starts at zero, so a new module is the identity even
-with an auxiliary view. Without an auxiliary view the module returns its input tensor itself.
+FUSE: ``out = f + sigma * sigmoid(gate) * delta`` with ``(delta, gate)`` predicted from
+``[f_n, warped_n, p (the cost volume), max_k p (confidence), sum_k p_k / Z_k * near
+(normalised inverse depth)]``, where ``f_n``, ``warped_n`` are normalised with the main view's
+per-image channel mean and spread ``sigma`` (encoder features are large, ~6 on average, and
+would otherwise drown the [0, 1] evidence and make a useful residual slow to learn). The
+stereo evidence is an input of the fusion, so it can reach the depth. The output convolution
+starts at zero, so a new module is the identity even with an auxiliary view. Without an
+auxiliary view the module returns its input tensor itself.
 """
 
 from __future__ import annotations
@@ -136,10 +139,15 @@ class AuxViewEnhancer(nn.Module):
         if fb is None:
             raise ValueError("an auxiliary view needs fb (focal x baseline, pixels*metres)")
         al = self.align(feat, aux, fb)
-        hidden = self.fuse(torch.cat([feat, al.warped, al.probs, al.confidence,
-                                      al.inverse_depth], dim=1))
+        # fuse in the main view's per-image normalised feature space, so the evidence
+        # (probabilities, confidence, inverse depth in [0, 1]) is on the same footing as the
+        # features, and scale the residual back by the feature spread
+        mean = feat.mean(dim=(2, 3), keepdim=True)
+        spread = ((feat - mean) ** 2).mean(dim=(2, 3), keepdim=True).add(1e-6).sqrt()
+        hidden = self.fuse(torch.cat([(feat - mean) / spread, (al.warped - mean) / spread,
+                                      al.probs, al.confidence, al.inverse_depth], dim=1))
         delta, gate = self.out(hidden).chunk(2, dim=1)
-        return feat + torch.sigmoid(gate) * delta
+        return feat + spread * torch.sigmoid(gate) * delta
 
 
 class AVLFE(nn.Module):
