@@ -124,3 +124,22 @@ def test_save_refuses_reserved_keys_and_random_encoder(saved, tmp_path) -> None:
     random_encoder = build_model(get_preset(PRESET), variant="baseline", pretrained_encoder=False)
     with pytest.raises(ValueError, match="pretrained_encoder=False"):
         save_checkpoint(tmp_path / "y", random_encoder, {})
+
+
+def test_card_from_before_the_stereo_prior_loads_as_it_was_trained(saved, tmp_path) -> None:
+    model = build_model(get_preset(PRESET), variant="full")
+    assert model.avlfe.enhancers["0"].prior is not None
+    cfg = get_preset(PRESET)
+    cfg.avlfe.prior, cfg.avlfe.candidate_spacing = False, "inverse"
+    legacy = build_model(cfg, variant="full").eval()
+    _, card = save_checkpoint(tmp_path / "old", legacy, {})
+    doc = yaml.safe_load(card.read_text())
+    for key in ("prior", "candidate_spacing"):  # what an older writer did not know
+        del doc["config"]["avlfe"][key]
+    card.write_text(yaml.safe_dump(doc))
+    loaded, meta = load_checkpoint(card)
+    assert meta["config"]["avlfe"]["prior"] is False
+    assert loaded.cfg.avlfe.candidate_spacing == "inverse"
+    image = torch.rand(1, 3, 96, 320)
+    with torch.no_grad():
+        assert torch.equal(loaded(image, image, 100.0), legacy(image, image, 100.0))

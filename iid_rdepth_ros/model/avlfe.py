@@ -3,27 +3,37 @@
 ALIGN (per enhanced level, stride ``s``): both views' features are centred per image and
 channel, passed through a small trainable matching projection (an orthogonal 1x1 projection
 plus a zero-initialised 3x3 context term, so matching works on the raw features from the start)
-and L2-normalised. For ``D`` depth candidates ``Z_k`` spaced uniformly in
-inverse depth over [near_depth, far_depth] the candidate disparities are
-``d_k = fb / Z_k / s`` pixels of the level (the right view sees a point at ``x - d``). One
-``grid_sample`` builds the cosine cost volume ``C_k(x) = <m(x), a(x - d_k)>``; a learned
-temperature and a softmax over ``k`` give the matching distribution ``p_k``; the soft-argmin
-disparity ``sum_k p_k d_k`` plus a bounded learned local offset gives the disparity used to
-warp the auxiliary features (``grid_sample``: bilinear, zeros padding, align_corners False,
-which ONNX opset 16+ and TensorRT parse).
+and L2-normalised. ``D`` depth candidates ``Z_k`` span [near_depth, far_depth], uniformly in
+log depth (``candidate_spacing="log"``: equal relative resolution, far range not starved) or
+in inverse depth (``"inverse"``); their disparities are ``d_k = fb / Z_k / s`` pixels of the
+level (the right view sees a point at ``x - d``). One ``grid_sample`` builds the cosine cost
+volume ``C_k(x) = <m(x), a(x - d_k)>``; a learned temperature and a softmax over ``k`` give
+the matching distribution ``p_k``; the soft-argmin disparity ``sum_k p_k d_k`` plus a bounded
+learned local offset gives the disparity used to warp the auxiliary features
+(``grid_sample``: bilinear, zeros padding, align_corners False, which ONNX opset 16+ and
+TensorRT parse).
 
 FUSE: ``out = f + sigma * sigmoid(gate) * delta`` with ``(delta, gate)`` predicted from
-``[f_n, warped_n, p (the cost volume), max_k p (confidence), sum_k p_k / Z_k * near
-(normalised inverse depth)]``, where ``f_n``, ``warped_n`` are normalised with the main view's
-per-image channel mean and spread ``sigma`` (encoder features are large, ~6 on average, and
-would otherwise drown the [0, 1] evidence and make a useful residual slow to learn). The
-stereo evidence is an input of the fusion, so it can reach the depth. The output convolution
-starts at zero, so a new module is the identity even with an auxiliary view. Without an
-auxiliary view the module returns its input tensor itself.
-"""
+``[f_n, warped_n, p (the cost volume), max_k p (confidence), near * soft-argmin inverse depth]``,
+where ``f_n``, ``warped_n`` are normalised with the main view's per-image channel mean and
+spread ``sigma`` (encoder features are large, ~6 on average, and would otherwise drown the
+[0, 1] evidence and make a useful residual slow to learn). The output convolution starts at
+zero, so a new module is the identity even with an auxiliary view. Without an auxiliary view
+the module returns its input tensor itself.
 
+STEREO PRIOR (``prior=True``, finest enhanced level): the stereo depth also reaches the
+output directly. From the fused features the module predicts a per-pixel spread ``sigma`` (log
+depth) and gate; the bin head adds the Cauchy log-likelihood
+``-weight * log(1 + ((log c_k - log Z_stereo) / sigma)^2)`` to its logits (``model.head``),
+with ``weight = 20 * w * confidence * sigmoid(gate)`` and ``w`` zero-initialised: a new
+module leaves the output unchanged, and the depth loss trains the matching through a short
+path instead of only through the residual on the skip features. Why: a mono decoder that
+already fits its training frames hardly responds to a small residual on its stride-4 skip, so
+the residual alone did not learn to use the stereo cue (calibration runs: aux-on = aux-off).
+"""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -42,6 +52,30 @@ class Alignment(NamedTuple):
     inverse_depth: Tensor  # (B, 1, h, w) soft-argmin inverse depth * near_depth, in (0, 1]
     disparity: Tensor  # (B, 1, h, w) soft-argmin + offset, pixels of the level
     warped: Tensor  # (B, C, h, w) auxiliary features warped to the main view
+    log_depth: Tensor  # (B, 1, h, w) log of fb / (disparity * stride): the stereo depth
+
+
+class StereoPrior(NamedTuple):
+    """Per-pixel stereo depth likelihood for the bin head (finest enhanced level)."""
+
+    log_depth: Tensor  # (B, 1, h, w) centre, canonical log depth
+    sigma: Tensor  # (B, 1, h, w) spread in log depth, > 0
+    weight: Tensor  # (B, 1, h, w) strength, exactly 0 in a new module
+
+
+#: the prior's global weight is ``PRIOR_WEIGHT_GAIN * w``: a zero-initialised scalar trained at
+#: the decoder's learning rate would otherwise need thousands of steps to matter
+PRIOR_WEIGHT_GAIN = 20.0
+#: smallest disparity (pixels of the level) turned into a depth for the prior
+MIN_DISPARITY = 1e-3
+
+
+def candidate_inverse_depths(cfg: AVLFEConfig, far_depth: float) -> Tensor:
+    """(D,) candidate inverse depths (1/m), ascending, per ``cfg.candidate_spacing``."""
+    if cfg.candidate_spacing == "inverse":
+        return torch.linspace(1.0 / far_depth, 1.0 / cfg.near_depth, cfg.candidates)
+    return torch.exp(-torch.linspace(math.log(far_depth), math.log(cfg.near_depth),
+                                     cfg.candidates))
 
 
 def _pixel_to_grid(coord: Tensor, size: int) -> Tensor:
@@ -60,14 +94,15 @@ def as_fb(fb: Tensor | float, like: Tensor) -> Tensor:
 class AuxViewEnhancer(nn.Module):
     """ALIGN + FUSE for one encoder level."""
 
-    def __init__(self, channels: int, stride: int, cfg: AVLFEConfig, far_depth: float) -> None:
+    def __init__(self, channels: int, stride: int, cfg: AVLFEConfig, far_depth: float,
+                 with_prior: bool = False) -> None:
         super().__init__()
         self.stride = stride
         self.near_depth = float(cfg.near_depth)
         self.max_offset = float(cfg.max_offset)
         cm, hidden, d = cfg.match_channels, cfg.hidden, cfg.candidates
-        inverse = torch.linspace(1.0 / far_depth, 1.0 / cfg.near_depth, d)
-        self.register_buffer("inverse_depths", inverse, persistent=False)
+        self.register_buffer("inverse_depths", candidate_inverse_depths(cfg, far_depth),
+                             persistent=False)
         # matching embedding of per-image centred features: an orthogonal 1x1 projection
         # (raw-feature matching from the first step) plus a zero-initialised 3x3 context term
         self.match = nn.Conv2d(channels, cm, 1, bias=False)
@@ -79,6 +114,13 @@ class AuxViewEnhancer(nn.Module):
         self.fuse = nn.Sequential(conv1x1(2 * channels + d + 2, hidden), nn.ReLU(inplace=True),
                                   conv_relu(hidden, hidden, kernel=3))
         self.out = zero_init(conv3x3(hidden, 2 * channels))
+        self.prior: nn.Module | None = None
+        if with_prior:
+            self.prior = zero_init(conv3x3(hidden, 2))  # -> (sigma, gate) logits
+            self.prior_weight = nn.Parameter(torch.zeros(1))
+            self.sigma_min = float(cfg.prior_min_sigma)
+            # softplus(bias) + sigma_min = prior_sigma at initialisation
+            self.sigma_bias = math.log(math.expm1(cfg.prior_sigma - cfg.prior_min_sigma))
 
     def candidate_disparities(self, fb: Tensor) -> Tensor:
         """(B or 1, D, 1, 1) candidate disparities in pixels of this level."""
@@ -130,12 +172,20 @@ class AuxViewEnhancer(nn.Module):
         disparity = (probs * self.candidate_disparities(fb_t)).sum(dim=1, keepdim=True)
         evidence = torch.cat([probs, confidence, inverse_depth], dim=1)
         disparity = disparity + self.max_offset * torch.tanh(self.offset(evidence))
-        return Alignment(probs, confidence, inverse_depth, disparity, self.warp(aux, disparity))
+        log_depth = torch.log(fb_t / self.stride) - torch.log(disparity.clamp_min(MIN_DISPARITY))
+        return Alignment(probs, confidence, inverse_depth, disparity, self.warp(aux, disparity),
+                         log_depth)
 
     def forward(self, feat: Tensor, aux: Tensor | None = None,
                 fb: Tensor | float | None = None) -> Tensor:
+        """Enhanced features (``feat`` itself without ``aux``)."""
+        return self.enhance(feat, aux, fb)[0]
+
+    def enhance(self, feat: Tensor, aux: Tensor | None,
+                fb: Tensor | float | None) -> tuple[Tensor, StereoPrior | None]:
+        """(enhanced features, stereo prior or None); ``(feat, None)`` without ``aux``."""
         if aux is None:
-            return feat
+            return feat, None
         if fb is None:
             raise ValueError("an auxiliary view needs fb (focal x baseline, pixels*metres)")
         al = self.align(feat, aux, fb)
@@ -147,28 +197,43 @@ class AuxViewEnhancer(nn.Module):
         hidden = self.fuse(torch.cat([(feat - mean) / spread, (al.warped - mean) / spread,
                                       al.probs, al.confidence, al.inverse_depth], dim=1))
         delta, gate = self.out(hidden).chunk(2, dim=1)
-        return feat + spread * torch.sigmoid(gate) * delta
+        enhanced = feat + spread * torch.sigmoid(gate) * delta
+        if self.prior is None:
+            return enhanced, None
+        sigma_logit, gate_logit = self.prior(hidden).chunk(2, dim=1)
+        sigma = F.softplus(sigma_logit + self.sigma_bias) + self.sigma_min
+        weight = (PRIOR_WEIGHT_GAIN * self.prior_weight * al.confidence
+                  * torch.sigmoid(gate_logit))
+        return enhanced, StereoPrior(al.log_depth, sigma, weight)
 
 
 class AVLFE(nn.Module):
-    """AV-LFE on the configured levels; ``forward`` is the identity without an auxiliary view."""
+    """AV-LFE on the configured levels; the identity without an auxiliary view.
+
+    With ``cfg.prior`` the finest enhanced level also yields the ``StereoPrior`` for the head.
+    """
 
     def __init__(self, channels: tuple[int, ...], cfg: AVLFEConfig, far_depth: float) -> None:
         super().__init__()
         self.levels = tuple(sorted(cfg.levels))
         self.enhancers = nn.ModuleDict({
-            str(level): AuxViewEnhancer(channels[level], 4 * 2 ** level, cfg, far_depth)
+            str(level): AuxViewEnhancer(channels[level], 4 * 2 ** level, cfg, far_depth,
+                                        with_prior=cfg.prior and level == self.levels[0])
             for level in self.levels})
 
     def forward(self, feats: list[Tensor], aux_feats: list[Tensor] | None = None,
-                fb: Tensor | float | None = None) -> list[Tensor]:
-        """Enhanced levels 0/1 (same tensors returned when ``aux_feats`` is None)."""
+                fb: Tensor | float | None = None) -> tuple[list[Tensor], StereoPrior | None]:
+        """(enhanced levels 0/1, stereo prior or None); without ``aux_feats`` the very same
+        tensors and no prior."""
         if aux_feats is None:
-            return feats
+            return feats, None
         out = list(feats)
+        prior = None
         for level in self.levels:
             if level >= len(aux_feats):
                 raise ValueError(f"AV-LFE needs auxiliary level {level}; got {len(aux_feats)} "
                                  f"level(s) (encode the auxiliary view with levels=2)")
-            out[level] = self.enhancers[str(level)](feats[level], aux_feats[level], fb)
-        return out
+            out[level], level_prior = self.enhancers[str(level)].enhance(
+                feats[level], aux_feats[level], fb)
+            prior = prior if level_prior is None else level_prior
+        return out, prior

@@ -105,7 +105,20 @@ def read_card(card_path: Path) -> dict[str, Any]:
     for key in ("variant", "config"):
         if key not in card:
             raise ValueError(f"{card_path}: model card lacks {key!r}")
+    upgrade_config_dict(card["config"])
     return card
+
+
+def upgrade_config_dict(config: Any) -> Any:
+    """Fill keys that a card written by an older version lacks with the values that version
+    used (in place; cards hold complete configs, so a missing key means an older writer)."""
+    from .config import LEGACY_AVLFE
+
+    avlfe = config.get("avlfe") if isinstance(config, dict) else None
+    if isinstance(avlfe, dict):
+        for key, value in LEGACY_AVLFE.items():
+            avlfe.setdefault(key, value)
+    return config
 
 
 def load_checkpoint(name_or_path: str | Path,

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _BIN_SPACES = ("log", "linear")
+#: AV-LFE settings of configs written before these keys existed (see AVLFEConfig)
+LEGACY_AVLFE = {"prior": False, "candidate_spacing": "inverse"}
 _UPSAMPLERS = ("convex", "bilinear")
 _BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 _PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
@@ -164,22 +166,31 @@ class AVLFEConfig(_ConfigBase):
     """Auxiliary-view low-level feature enhancement (stage 2).
 
     levels: encoder levels enhanced (0 = stride 4, 1 = stride 8).
-    candidates: depth candidates, uniform in inverse depth over [near_depth, far_depth]
-        (far_depth ``None`` = the model's max_depth).
+    candidates: depth candidates over [near_depth, far_depth] (far_depth ``None`` = the
+        model's max_depth), spaced uniformly in ``candidate_spacing`` (``log`` depth or
+        ``inverse`` depth).
     match_channels: width of the learned matching projection (cosine correlation).
     max_offset: bound of the learned local disparity offset, in pixels of the level.
     temperature: initial softmax temperature of the cost volume (learned).
+    prior: also hand the stereo depth to the bin head as a per-pixel Cauchy likelihood
+        (initial spread ``prior_sigma`` in log depth, at least ``prior_min_sigma``).
+    Checkpoint cards written before ``prior`` / ``candidate_spacing`` existed load with
+    ``prior: false, candidate_spacing: inverse`` (``LEGACY_AVLFE``): what they were trained with.
     """
 
     enabled: bool = True
     levels: tuple[int, ...] = (0, 1)
     candidates: int = 32
+    candidate_spacing: str = "log"
     near_depth: float = 2.0
     far_depth: float | None = None
     match_channels: int = 16
     hidden: int = 32
     max_offset: float = 1.0
     temperature: float = 100.0
+    prior: bool = True
+    prior_sigma: float = 0.15
+    prior_min_sigma: float = 0.02
 
     def validate(self) -> None:
         if not self.levels or any(lv not in (0, 1) for lv in self.levels):
@@ -197,6 +208,9 @@ class AVLFEConfig(_ConfigBase):
             raise ValueError("avlfe.match_channels and avlfe.hidden must be >= 1")
         if self.max_offset < 0 or self.temperature <= 0:
             raise ValueError("avlfe.max_offset must be >= 0 and avlfe.temperature > 0")
+        _choice("avlfe.candidate_spacing", self.candidate_spacing, ("log", "inverse"))
+        if not 0 < self.prior_min_sigma < self.prior_sigma:
+            raise ValueError("avlfe needs 0 < prior_min_sigma < prior_sigma")
 
 
 @dataclass

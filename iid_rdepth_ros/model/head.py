@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .layers import conv1x1, conv_relu
+from .avlfe import StereoPrior
+from .layers import conv1x1, conv_relu, resize_to
 
 
 class BinHead(nn.Module):
@@ -16,7 +17,20 @@ class BinHead(nn.Module):
         self.logits = nn.Sequential(conv_relu(channels, channels, kernel=3),
                                     conv1x1(channels, n_bins))
 
-    def forward(self, x: Tensor, centres: Tensor) -> Tensor:
-        """``x`` (B, C, h, w), ``centres`` (B, n_bins) -> depth (B, 1, h, w)."""
-        probs = torch.softmax(self.logits(x), dim=1)
+    def forward(self, x: Tensor, centres: Tensor, prior: StereoPrior | None = None) -> Tensor:
+        """``x`` (B, C, h, w), ``centres`` (B, n_bins) -> depth (B, 1, h, w).
+
+        ``prior`` (stereo, from AV-LFE) adds the Cauchy log-likelihood
+        ``-weight * log(1 + ((log c_k - mu) / sigma)^2)`` of every bin centre ``c_k`` to the
+        logits: a product of the mono and stereo distributions whose heavy tails keep a wrong
+        match from wiping out the mono bins. ``weight`` is 0 in a new model.
+        """
+        logits = self.logits(x)
+        if prior is not None:
+            mu, sigma, weight = prior
+            if mu.shape[-2:] != x.shape[-2:]:
+                mu, sigma, weight = (resize_to(t, x.shape[-2:]) for t in (mu, sigma, weight))
+            z = (torch.log(centres)[:, :, None, None] - mu) / sigma
+            logits = logits - weight * torch.log1p(z * z)
+        probs = torch.softmax(logits, dim=1)
         return (probs * centres[:, :, None, None]).sum(dim=1, keepdim=True)

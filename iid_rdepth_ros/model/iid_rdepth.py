@@ -91,14 +91,15 @@ class IIDRDepth(nn.Module):
         f0, f1, f2, f3 = feats
         if self.diffusion is not None:
             f2, f3 = self.diffusion(f2, f3, self.diffusion_steps(steps))
+        prior = None
         if self.avlfe is not None and aux_feats is not None:
             if fb is None:
                 raise ValueError("aux_feats given without fb (canonical focal x baseline)")
-            f0, f1 = self.avlfe([f0, f1], aux_feats, fb)
+            (f0, f1), prior = self.avlfe([f0, f1], aux_feats, fb)
         queries = self.dqi(f3)
         centres = self.bcp(queries)
         x0 = self.decoder(queries, [f0, f1, f2, f3])
-        depth = self.head(x0, centres)
+        depth = self.head(x0, centres, prior)
         if out_size is None:
             out_size = (4 * depth.shape[-2], 4 * depth.shape[-1])
         if self.upsampler is not None:
