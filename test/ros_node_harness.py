@@ -167,14 +167,16 @@ class Harness:
         self.lock = threading.Lock()
         self.received: dict[str, deque[tuple[float, Any]]] = {}
         self.counts: dict[str, int] = {}
-        for key, mtype, topic in (("depth", Image, "depth/image"),
-                                  ("info", CameraInfo, "depth/camera_info"),
-                                  ("colorized", Image, "depth/colorized"),
-                                  ("points", PointCloud2, "points")):
+        self._reliable = reliable
+        self._outputs = {"depth": (Image, "depth/image"),
+                         "info": (CameraInfo, "depth/camera_info"),
+                         "colorized": (Image, "depth/colorized"),
+                         "points": (PointCloud2, "points")}
+        self._subs: dict[str, Any] = {}
+        for key in self._outputs:
             self.received[key] = deque(maxlen=keep)
             self.counts[key] = 0
-            self.node.create_subscription(mtype, f"/{namespace}/{topic}",
-                                          self._recorder(key), reliable)
+            self.subscribe(key)
         self.received["diag"] = deque(maxlen=keep)
         self.counts["diag"] = 0
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
@@ -183,6 +185,19 @@ class Harness:
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._stop = False
         self._thread.start()
+
+    def subscribe(self, key: str) -> None:
+        """(Re)subscribe to one output (``depth``, ``info``, ``colorized``, ``points``)."""
+        if key not in self._subs:
+            mtype, topic = self._outputs[key]
+            self._subs[key] = self.node.create_subscription(
+                mtype, f"/{self.ns}/{topic}", self._recorder(key), self._reliable)
+
+    def unsubscribe(self, key: str) -> None:
+        """Drop the subscription to one output."""
+        sub = self._subs.pop(key, None)
+        if sub is not None:
+            self.node.destroy_subscription(sub)
 
     def _spin(self) -> None:
         while not self._stop:

@@ -161,3 +161,26 @@ def test_diagnostics_report_backend_rates_and_counts(rig: tuple[Harness, NodePro
     assert float(diag["infer p50 ms"]) > 0
     assert diag["network size"] == "320x96"
     assert "frames dropped" in diag and "bad input" in diag and "fps out" in diag
+
+
+def test_colormap_and_cloud_are_built_only_while_subscribed(
+        rig: tuple[Harness, NodeProcess]) -> None:
+    harness, _ = rig
+    key = "outputs skipped (no subscriber)"
+    before = int(harness.diagnostics(timeout=3.0)[key])
+    harness.unsubscribe("colorized")
+    harness.unsubscribe("points")
+    try:
+        # the node learns through discovery that nobody listens; then it skips both builds
+        skipped = before
+        for seed in range(20):
+            harness.request(synthetic_rgb(30 + seed))
+            skipped = int(harness.diagnostics(timeout=3.0)[key])
+            if skipped >= before + 2:
+                break
+        assert skipped >= before + 2, "colorized and points were built without subscribers"
+    finally:
+        harness.subscribe("colorized")
+        harness.subscribe("points")
+    out = harness.request(synthetic_rgb(60), keys=("depth", "colorized", "points"))
+    assert out["colorized"] is not None and out["points"] is not None

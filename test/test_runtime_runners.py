@@ -51,7 +51,9 @@ def test_auto_backend_and_onnx_cache_beside_checkpoint(ckpt: str, frame: Frame) 
     assert cache_entry.parent == Path(ckpt).parent / ".onnx_cache"
     assert "_64x192_T1_" in cache_entry.name
     stamp = (cache_entry / "export.json").stat().st_mtime_ns
-    with create_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, **SIZE)) as again:
+    # spin_wait=False (what the node runs) only changes how idle threads wait, not the result
+    with create_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, spin_wait=False,
+                                    **SIZE)) as again:
         assert again.info["graphs"] == graphs  # reused, not exported again
         np.testing.assert_array_equal(again.infer(frame.image, intrinsics=frame.intrinsics),
                                       depth)
@@ -143,3 +145,14 @@ def test_baseline_model_has_no_stereo_path_and_runs_mono(tmp_path: Path, frame: 
             with_aux = runner.infer(frame.image, aux=frame.aux, intrinsics=frame.intrinsics,
                                     baseline_m=frame.baseline_m)
             np.testing.assert_array_equal(mono, with_aux)
+
+
+def test_session_options_spin_wait() -> None:
+    import onnxruntime as ort
+
+    from iid_rdepth_ros.runtime.onnxruntime_runner import session_options
+
+    key = "session.intra_op.allow_spinning"
+    assert session_options(ort, 2, spin_wait=False).get_session_config_entry(key) == "0"
+    with pytest.raises(Exception, match="not exist|not found|allow_spinning"):
+        session_options(ort, 2).get_session_config_entry(key)  # ORT's default (spinning) kept

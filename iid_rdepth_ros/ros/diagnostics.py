@@ -59,6 +59,7 @@ def build_status(
         "frames dropped": snap.dropped,
         "bad input": snap.bad_input,
         "stereo frames": snap.stereo_out,
+        "outputs skipped (no subscriber)": snap.outputs_skipped,
         "aux mode": aux_mode,
         "aux view": view,
         "aux reason": view_reason,

@@ -167,6 +167,7 @@ class DepthNode(LifecycleNode):
             input_height=int(current["input_height"]), input_width=int(current["input_width"]),
             diffusion_steps=int(current["diffusion_steps"]) or None,
             min_depth=DEPTH_LIMITS[0], max_depth=DEPTH_LIMITS[1], device="auto",
+            spin_wait=False,  # the cores are shared with DDS and the executor
         )
         what = (f"backend={config.backend} model_path={config.model_path!r}"
                 + (f" engine_path={config.engine_path!r}" if config.engine_path else ""))
@@ -424,12 +425,19 @@ class DepthNode(LifecycleNode):
         if geometry_ok:
             builders.append(("info", lambda: out.camera_info(frame.info, intrinsics, out_hw,
                                                               hw)))
-        if s.publish_colorized:
+        # colormap and cloud only while someone listens (lazy outputs, as image_pipeline does)
+        lazy = {"colorized": s.publish_colorized, "points": s.publish_points and geometry_ok}
+        listening = {key: wanted and self._pubs[key].get_subscription_count() > 0
+                     for key, wanted in lazy.items()}
+        if listening["colorized"]:
             builders.append(("colorized", lambda: out.colorized(
                 depth, header, s.min_depth, s.max_depth, s.colormap)))
-        if s.publish_points and geometry_ok:
+        if listening["points"]:
             builders.append(("points", lambda: out.points(
                 depth, intrinsics, hw, header, s.points_stride, rgb if s.points_color else None)))
+        skipped = sum(lazy.values()) - sum(listening.values())
+        if skipped:
+            self._stats.count("outputs_skipped", skipped)
         stages = {"decode": t1 - t0, "infer": t2 - t1, "messages": 0.0, "publish": 0.0}
         for key, build in builders:
             t3 = time.perf_counter()

@@ -101,12 +101,14 @@ PARAMS: tuple[ParamSpec, ...] = (
               "colormap", dynamic=True, float_range=DEPTH_LIMITS),
     ParamSpec("output_resolution", "input", "depth image size: input = the camera's, network = "
               "input_height x input_width", choices=OUTPUT_RESOLUTIONS),
-    ParamSpec("publish_points", True, "publish the point cloud on points", dynamic=True),
+    ParamSpec("publish_points", True, "publish the point cloud on points (built only while it "
+              "has subscribers)", dynamic=True),
     ParamSpec("points_stride", 1, "keep every n-th row and column of the depth in the cloud",
               dynamic=True, int_range=(1, 64, 1)),
     ParamSpec("points_color", True, "add the camera colour (rgb field) to the cloud",
               dynamic=True),
-    ParamSpec("publish_colorized", True, "publish depth/colorized (bgr8)", dynamic=True),
+    ParamSpec("publish_colorized", True, "publish depth/colorized (bgr8; built only while it has "
+              "subscribers)", dynamic=True),
     ParamSpec("colormap", "magma", "colormap of depth/colorized (matplotlib name; fixed range "
               "min_depth..max_depth over inverse depth)", dynamic=True),
     ParamSpec("input_qos", "sensor_data", "QoS of the image and camera_info subscriptions",

@@ -28,6 +28,7 @@ class StatsSnapshot:
     dropped: int = 0
     bad_input: int = 0
     stereo_out: int = 0
+    outputs_skipped: int = 0
     fps_in: float = 0.0
     fps_out: float = 0.0
     latency_p50_ms: float = float("nan")
@@ -56,7 +57,7 @@ class NodeStats:
         """Zero everything."""
         with self._lock:
             self._counts = {"frames_in": 0, "frames_out": 0, "dropped": 0, "bad_input": 0,
-                            "stereo_out": 0}
+                            "stereo_out": 0, "outputs_skipped": 0}
             self._in_times: deque[float] = deque(maxlen=self._keep)
             self._out_times: deque[float] = deque(maxlen=self._keep)
             self._latency: deque[float] = deque(maxlen=self._keep)
@@ -71,7 +72,7 @@ class NodeStats:
             self._in_times.append(now)
 
     def count(self, name: str, n: int = 1) -> None:
-        """Add to ``dropped`` or ``bad_input``."""
+        """Add to ``dropped``, ``bad_input`` or ``outputs_skipped``."""
         with self._lock:
             self._counts[name] += n
 

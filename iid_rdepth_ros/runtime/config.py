@@ -42,6 +42,9 @@ class RunnerConfig:
     usable), ``cpu``, or a torch device such as ``cuda:0``; ``num_threads``: CPU threads for
     torch / onnxruntime (``None`` = all cores). ``cache_dir``: where onnxruntime keeps graphs
     it exports from a checkpoint (``None``: beside the checkpoint, else the user cache).
+    ``spin_wait``: onnxruntime's intra-op threads spin between operators (fastest when the
+    runner has the cores to itself; the node turns it off, as its process shares the cores
+    with DDS and the executor, see benchmarks/README.md).
     """
 
     backend: Backend = "auto"
@@ -55,6 +58,7 @@ class RunnerConfig:
     device: str = "auto"
     num_threads: int | None = None
     cache_dir: str | None = None
+    spin_wait: bool = True
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:

@@ -30,14 +30,17 @@ def _providers(ort: Any, device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def session_options(ort: Any, num_threads: int | None) -> Any:
-    """All graph optimisations, intra-op threads = cores (or ``num_threads``), sequential."""
+def session_options(ort: Any, num_threads: int | None, spin_wait: bool = True) -> Any:
+    """All graph optimisations, intra-op threads = cores (or ``num_threads``), sequential;
+    ``spin_wait=False`` lets idle intra-op threads sleep instead of spinning."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = num_threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    if not spin_wait:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
@@ -115,7 +118,7 @@ class OnnxRuntimeRunner(Runner):
         graphs = self._resolve()
         if "mono" not in graphs:
             raise RunnerError(f"no mono graph next to {graphs.get('stereo')} (expected mono.onnx)")
-        options = session_options(ort, self.config.num_threads)
+        options = session_options(ort, self.config.num_threads, self.config.spin_wait)
         providers = _providers(ort, self.config.device)
         metas = {}
         for variant, path in graphs.items():
