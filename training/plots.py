@@ -53,10 +53,12 @@ def save_overview(path: str | Path, image: np.ndarray, gt: np.ndarray,
                   predictions: Mapping[str, np.ndarray], min_depth: float = 1.0,
                   max_depth: float = 80.0, max_error: float = 0.3,
                   cmap: str = DEFAULT_DEPTH_CMAP, error_cmap: str = DEFAULT_ERROR_CMAP,
-                  title: str | None = None, scale: str = "log") -> Path:
+                  title: str | None = None, scale: str = "log",
+                  gt_label: str = "ground truth (dense)") -> Path:
     """One frame: image + ground truth on top, then a row per method (depth | AbsRel error).
 
-    ``predictions`` maps a method name to depth (H, W) in metres (NaN = no depth).
+    ``predictions`` maps a method name to depth (H, W) in metres (NaN = no depth); ``gt_label``
+    titles the ground-truth panel (say what it is: dense, LiDAR, ...).
     """
     rows = 1 + len(predictions)
     h, w = gt.shape
@@ -67,7 +69,7 @@ def save_overview(path: str | Path, image: np.ndarray, gt: np.ndarray,
     axes[0, 0].set_title("left image")
     axes[0, 1].imshow(colorize_depth(np.where(gt > 0, gt, np.nan), min_depth, max_depth, cmap,
                                       scale=scale))
-    axes[0, 1].set_title("ground truth (dense)")
+    axes[0, 1].set_title(gt_label)
     _depth_colorbar(fig, axes[0, 1], min_depth, max_depth, cmap, scale)
     for r, (name, depth) in enumerate(predictions.items(), start=1):
         axes[r, 0].imshow(colorize_depth(depth, min_depth, max_depth, cmap, scale=scale))

@@ -92,7 +92,8 @@ def write_figures(result: dict[str, Any], out: Path, label: str) -> dict[str, An
     for index, s in sorted(samples.items()):
         paths["frames"].append(str(save_overview(
             out / "frames" / f"frame_{index:06d}.png", s["image"], s["gt"],
-            {label: s["pred"]}, lo, hi, MAX_ERROR, title=f"frame {index}")))
+            {label: s["pred"]}, lo, hi, MAX_ERROR, title=f"frame {index}",
+            gt_label="ground truth (the bag's GT topic)")))
         png = out / "frames" / f"depth_{index:06d}.png"
         cv2.imwrite(str(png), np.ascontiguousarray(colorize_depth(s["pred"], lo, hi)[..., ::-1]))
         paths["depth"].append(str(png))
