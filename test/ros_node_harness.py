@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from iid_rdepth_ros.bag import node_process
 
 REPO = Path(__file__).resolve().parents[1]
 #: camera size of the synthetic frames: not a multiple of 32, so the runner resizes
@@ -85,38 +86,24 @@ def synthetic_rgb(seed: int, h: int = CAM_H, w: int = CAM_W) -> np.ndarray:
     return np.clip(smooth + fine, 0, 255).astype(np.uint8)
 
 
-class NodeProcess:
-    """``iid_rdepth_node`` in a subprocess; log in a file; RSS from /proc."""
+class NodeProcess(node_process.NodeProcess):
+    """``iid_rdepth_node`` in a subprocess of a test module's ROS graph; RSS from /proc."""
 
     def __init__(self, domain_id: int, namespace: str, params: dict[str, Any],
                  log_dir: Path, threads: int = 1, console_script: bool = False,
                  command: list[str] | None = None,
                  extra_env: dict[str, str] | None = None) -> None:
-        script = Path(sys.executable).with_name("iid_rdepth_node")
+        executable: tuple[str, ...] | list[str] = node_process.NODE_MODULE
         if command is not None:  # e.g. the entry point of a colcon install
-            args = list(command)
+            executable = command
         elif console_script:  # the installed entry point (`ros2 run` runs the same one)
+            script = Path(sys.executable).with_name("iid_rdepth_node")
             assert script.is_file(), f"{script} missing: pip install -e . first"
-            args = [str(script)]
-        else:
-            args = [sys.executable, "-m", "iid_rdepth_ros.ros.node"]
-        args += ["--ros-args", "-r", f"__ns:=/{namespace}"]
-        for key, value in params.items():
-            # strings single-quoted: YAML would read -p aux_mode:=off as boolean false
-            text = (str(value).lower() if isinstance(value, bool) else
-                    f"'{value}'" if isinstance(value, str) else str(value))
-            args += ["-p", f"{key}:={text}"]
-        env = dict(os.environ, **ros_env(domain_id), PYTHONUNBUFFERED="1",
-                   RCUTILS_LOGGING_BUFFERED_STREAM="0", RCUTILS_COLORIZED_OUTPUT="0",
-                   OMP_NUM_THREADS=str(threads), **(extra_env or {}))
-        self.log_path = log_dir / f"node_{namespace}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        """Everything the node printed so far."""
-        return self.log_path.read_text(errors="replace")
+            executable = [str(script)]
+        super().__init__(log_dir / f"node_{namespace}.log", namespace, params,
+                         env={**ros_env(domain_id), "OMP_NUM_THREADS": str(threads),
+                              **(extra_env or {})},
+                         executable=executable, cwd=REPO)
 
     def rss_mb(self) -> float:
         """Resident memory of the node process (MB)."""
@@ -124,22 +111,6 @@ class NodeProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
         raise RuntimeError("VmRSS not found")
-
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.proc.poll() is None
-
-    def stop(self) -> int | None:
-        """SIGINT, then SIGKILL after 15 s; returns the exit code."""
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-        return self.proc.returncode
 
 
 class Harness:

@@ -18,10 +18,16 @@ def _param_text(value: Any) -> str:
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
+#: how the node is started unless told otherwise (same code as the ``iid_rdepth_node`` script)
+NODE_MODULE = (sys.executable, "-m", "iid_rdepth_ros.ros.node")
+
+
 def node_command(namespace: str = "", params: dict[str, Any] | None = None,
-                 remaps: dict[str, str] | None = None) -> list[str]:
-    """``python -m iid_rdepth_ros.ros.node --ros-args ...`` for these settings."""
-    args = [sys.executable, "-m", "iid_rdepth_ros.ros.node", "--ros-args"]
+                 remaps: dict[str, str] | None = None,
+                 executable: list[str] | tuple[str, ...] = NODE_MODULE) -> list[str]:
+    """``executable --ros-args ...`` for these settings (``executable``: the node module, an
+    installed ``iid_rdepth_node`` script, ...)."""
+    args = [*executable, "--ros-args"]
     if namespace:
         args += ["-r", f"__ns:=/{namespace.strip('/')}"]
     for src, dst in (remaps or {}).items():
@@ -32,17 +38,23 @@ def node_command(namespace: str = "", params: dict[str, Any] | None = None,
 
 
 class NodeProcess:
-    """The node in a subprocess; :meth:`stop` ends it with SIGINT (SIGKILL after 15 s)."""
+    """The node in a subprocess; :meth:`stop` ends it with SIGINT (SIGKILL after 15 s).
+
+    ``env`` is added to this process's environment; ``executable`` and ``cwd`` as for
+    :func:`node_command` and ``subprocess.Popen``.
+    """
 
     def __init__(self, log_path: str | Path, namespace: str = "",
                  params: dict[str, Any] | None = None, remaps: dict[str, str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 executable: list[str] | tuple[str, ...] = NODE_MODULE,
+                 cwd: str | Path | None = None) -> None:
         self.log_path = Path(log_path)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.command = node_command(namespace, params, remaps)
+        self.command = node_command(namespace, params, remaps, executable)
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT,
+            self.command, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd,
             env=dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0",
                      RCUTILS_COLORIZED_OUTPUT="0", **(env or {})))
 

@@ -21,8 +21,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -127,41 +125,23 @@ def _messages(frame: Any, stamp: Any, frame_id: str) -> tuple[Any, ...]:
     return image, info(None), aux, info(frame.baseline_m)
 
 
-class _NodeProcess:
-    def __init__(self, opts: NodeBenchOptions, namespace: str, log_path: Path) -> None:
-        params: dict[str, Any] = {
-            "backend": opts.backend, "model_path": opts.model,
-            "input_height": opts.input_hw[0], "input_width": opts.input_hw[1],
-            "aux_mode": "auto" if opts.stereo else "off",
-            "publish_points": opts.publish_points, "publish_colorized": opts.publish_colorized,
-            "diffusion_steps": opts.diffusion_steps or 0, "sync_tolerance": 0.001,
-            "input_qos": opts.input_qos,
-            **opts.extra_params,
-        }
-        args = [sys.executable, "-m", "iid_rdepth_ros.ros.node", "--ros-args",
-                "-r", f"__ns:=/{namespace}"]
-        for key, value in params.items():
-            text = (str(value).lower() if isinstance(value, bool) else
-                    f"'{value}'" if isinstance(value, str) else str(value))
-            args += ["-p", f"{key}:={text}"]
-        env = dict(os.environ, ROS_DOMAIN_ID=str(opts.domain_id),
-                   ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-                   RMW_IMPLEMENTATION=os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
-                   OMP_NUM_THREADS=str(opts.threads), PYTHONUNBUFFERED="1",
-                   RCUTILS_LOGGING_BUFFERED_STREAM="0")
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+def _start_node(opts: NodeBenchOptions, namespace: str, log_path: Path) -> Any:
+    """The node under test in its own process (``bag.node_process.NodeProcess``)."""
+    from iid_rdepth_ros.bag.node_process import NodeProcess
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
+    params: dict[str, Any] = {
+        "backend": opts.backend, "model_path": opts.model,
+        "input_height": opts.input_hw[0], "input_width": opts.input_hw[1],
+        "aux_mode": "auto" if opts.stereo else "off",
+        "publish_points": opts.publish_points, "publish_colorized": opts.publish_colorized,
+        "diffusion_steps": opts.diffusion_steps or 0, "sync_tolerance": 0.001,
+        "input_qos": opts.input_qos,
+        **opts.extra_params,
+    }
+    env = {"ROS_DOMAIN_ID": str(opts.domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+           "RMW_IMPLEMENTATION": os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
+           "OMP_NUM_THREADS": str(opts.threads)}
+    return NodeProcess(log_path, namespace, params, env=env)
 
 
 def _time_messages(builder: Any, depth: np.ndarray, frame: Any, settings: dict[str, Any]
@@ -212,7 +192,7 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
     if opts.fastdds_profile and "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
         os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(opts.fastdds_profile)
     profile_used = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "")
-    node_proc = _NodeProcess(opts, namespace, log_dir / "node.log")
+    node_proc = _start_node(opts, namespace, log_dir / "node.log")
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=opts.domain_id)
     runner = spin_runner = None
