@@ -9,15 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
+from iid_rdepth_ros.cli.arg_types import positive_int
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,13 +26,13 @@ def add_parser(subparsers: Any) -> None:
                     "offline runtime on the same bag. Everything, with report.md, under --out.")
     p.add_argument("--out", default="out/demo", metavar="DIR",
                    help="output directory (default out/demo)")
-    p.add_argument("--frames", type=_positive, default=20, metavar="N",
+    p.add_argument("--frames", type=positive_int, default=20, metavar="N",
                    help="frames to generate and evaluate (default 20: 2 s at 10 Hz)")
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                    help="'default', 'baseline' or a checkpoint path")
-    p.add_argument("--steps", type=_positive, default=None, metavar="T",
+    p.add_argument("--steps", type=positive_int, default=None, metavar="T",
                    help="diffusion steps T (default: the model's)")
-    p.add_argument("--threads", type=_positive, default=None, metavar="N",
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="torch intra-op threads")
     p.add_argument("--backend", choices=("auto", "onnxruntime", "torch", "tensorrt"),
                    default="auto", help="runtime backend of the node and the offline bag "

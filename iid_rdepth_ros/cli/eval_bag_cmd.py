@@ -5,36 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
-
-
-def _size(text: str) -> tuple[int, int]:
-    h, sep, w = text.lower().partition("x")
-    try:
-        size = (int(h), int(w))
-    except ValueError:
-        size = (0, 0)
-    if not sep or min(size) < 32 or size[0] % 32 or size[1] % 32:
-        raise argparse.ArgumentTypeError(f"expected HxW in multiples of 32, got {text!r}")
-    return size
+from iid_rdepth_ros.cli.arg_types import network_size, positive_int, seconds
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,21 +38,21 @@ def add_parser(subparsers: Any) -> None:
     r.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                    help="'default', 'baseline', a .safetensors checkpoint or an .onnx graph")
     r.add_argument("--engine", metavar="FILE", help="TensorRT engine (--backend tensorrt)")
-    r.add_argument("--input-size", type=_size, default=None, metavar="HxW",
+    r.add_argument("--input-size", type=network_size, default=None, metavar="HxW",
                    help="network input size (default: the checkpoint's)")
-    r.add_argument("--steps", type=_positive, default=None, metavar="T",
+    r.add_argument("--steps", type=positive_int, default=None, metavar="T",
                    help="diffusion steps (default: the model's)")
-    r.add_argument("--threads", type=_positive, default=None, metavar="N", help="CPU threads")
+    r.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads")
     r.add_argument("--device", default="cpu", help="torch device: cpu, cuda:0, auto")
     s = p.add_argument_group("scoring")
     s.add_argument("--min-depth", type=float, default=1e-3, metavar="M")
     s.add_argument("--max-depth", type=float, default=80.0, metavar="M")
     s.add_argument("--garg-crop", action="store_true", help="apply the Garg crop")
-    s.add_argument("--tolerance", type=_seconds, default=0.005, metavar="S",
+    s.add_argument("--tolerance", type=seconds, default=0.005, metavar="S",
                    help="stamp tolerance between camera topics (default 0.005 s)")
-    s.add_argument("--gt-tolerance", type=_seconds, default=0.05, metavar="S",
+    s.add_argument("--gt-tolerance", type=seconds, default=0.05, metavar="S",
                    help="stamp tolerance of the ground truth (default 0.05 s)")
-    s.add_argument("--frames", type=_positive, default=None, metavar="N",
+    s.add_argument("--frames", type=positive_int, default=None, metavar="N",
                    help="only the first N images")
     s.add_argument("--plot-frames", type=int, default=3, metavar="K",
                    help="frames to draw depth/error maps for (default 3)")
@@ -95,9 +66,9 @@ def add_parser(subparsers: Any) -> None:
     lv.add_argument("--rate", type=float, default=1.0, metavar="R", help="replay rate (--play)")
     lv.add_argument("--qos", choices=("reliable", "sensor_data"), default="reliable",
                     help="replay QoS (--play)")
-    lv.add_argument("--wait", type=_seconds, default=60.0, metavar="S",
+    lv.add_argument("--wait", type=seconds, default=60.0, metavar="S",
                     help="seconds to wait for the node and for the first frame (default 60)")
-    lv.add_argument("--settle", type=_seconds, default=5.0, metavar="S",
+    lv.add_argument("--settle", type=seconds, default=5.0, metavar="S",
                     help="seconds to wait for outputs after the last input (default 5)")
     p.add_argument("--out", default="out/eval_bag", metavar="DIR",
                    help="output directory (default out/eval_bag)")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from iid_rdepth_ros.cli.arg_types import positive_int
+
 
 def _on_off(value: str) -> bool:
     v = value.strip().lower()
@@ -14,16 +16,6 @@ def _on_off(value: str) -> bool:
     if v in ("off", "false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
 
 
 DATASET_NAMES = ("synth", "kitti", "nyu", "folder")
@@ -78,9 +70,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--aux", type=_on_off, default=None, metavar="on|off",
                    help="feed the right image to the network (AV-LFE); default on where the "
                         "data set has one (never for nyu)")
-    p.add_argument("--steps", type=_positive, default=None, metavar="T",
+    p.add_argument("--steps", type=positive_int, default=None, metavar="T",
                    help="diffusion steps T (default: the model's)")
-    p.add_argument("--frames", type=_positive, default=None, metavar="N",
+    p.add_argument("--frames", type=positive_int, default=None, metavar="N",
                    help="evaluate N evenly spaced frames (default: all)")
     p.add_argument("--min-depth", type=float, default=None, metavar="M",
                    help="ground-truth lower bound in metres (default 1e-3)")
@@ -91,8 +83,8 @@ def add_parser(subparsers: Any) -> None:
                    help="--sgbm: nearest depth the disparity search covers (default 2 m)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the metrics table as Markdown")
-    p.add_argument("--batch-size", type=_positive, default=4, metavar="B")
-    p.add_argument("--threads", type=_positive, default=None, metavar="N",
+    p.add_argument("--batch-size", type=positive_int, default=4, metavar="B")
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="torch intra-op threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default=None,

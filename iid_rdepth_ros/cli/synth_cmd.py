@@ -6,25 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+from iid_rdepth_ros.cli.arg_types import non_negative_int, positive_int
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,14 +24,14 @@ def add_parser(subparsers: Any) -> None:
                             "(32FC1), a LiDAR PointCloud2 in its own frame and /tf_static")
     p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap",
                    help="rosbag2 storage for --bag (default mcap)")
-    p.add_argument("--frames", type=_positive, default=100, metavar="N",
+    p.add_argument("--frames", type=positive_int, default=100, metavar="N",
                    help="number of frames (default 100)")
-    p.add_argument("--seed", type=_non_negative, default=0, metavar="S", help="random seed")
-    p.add_argument("--height", type=_positive, default=192, metavar="H",
+    p.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="random seed")
+    p.add_argument("--height", type=positive_int, default=192, metavar="H",
                    help="image height (default 192)")
-    p.add_argument("--width", type=_positive, default=640, metavar="W",
+    p.add_argument("--width", type=positive_int, default=640, metavar="W",
                    help="image width (default 640)")
-    p.add_argument("--sequence-length", type=_positive, default=20, metavar="L",
+    p.add_argument("--sequence-length", type=positive_int, default=20, metavar="L",
                    help="frames per street sequence (camera moving along it; default 20)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing synth-street data set (or bag) at the output")
