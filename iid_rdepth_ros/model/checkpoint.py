@@ -128,6 +128,7 @@ def load_checkpoint(name_or_path: str | Path,
 
     from .config import ModelConfig
     from .factory import build_model
+    from .iid_rdepth import check_state_matches
 
     weights, card_path = resolve_checkpoint(name_or_path)
     card = read_card(card_path)
@@ -147,16 +148,8 @@ def load_checkpoint(name_or_path: str | Path,
         model = build_model(cfg, variant=card["variant"], pretrained_encoder=True)
     except ValueError as exc:
         raise ValueError(f"{card_path}: {exc}") from None
-    own = model.decoder_state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ValueError(f"{weights}: does not match the {card['variant']} model of its card: "
-                         f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
-    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
-             for k in sorted(own) if state[k].shape != own[k].shape]
-    if wrong:
-        raise ValueError(f"{weights}: shape mismatch: {', '.join(wrong[:5])}")
+    check_state_matches(state, model.decoder_state_dict(),
+                        f"{weights}: does not match the {card['variant']} model of its card")
     model.load_state_dict(state, strict=False)
     model.to(map_location)
     model.eval()

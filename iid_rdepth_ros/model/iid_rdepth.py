@@ -190,17 +190,9 @@ class IIDRDepth(nn.Module):
         extra = sorted(k for k in state if k.startswith(STAGE2_PREFIXES))
         if extra:
             raise ValueError(f"not a baseline state: it has stage-2 entries, e.g. {extra[:3]}")
-        own = self.decoder_state_dict()
-        expected = {k for k in own if not k.startswith(STAGE2_PREFIXES)}
-        unknown = sorted(set(state) - expected)
-        missing = sorted(expected - set(state))
-        if unknown or missing:
-            raise ValueError(f"baseline state does not match this model: missing {missing[:5]}, "
-                             f"unexpected {unknown[:5]}")
-        wrong = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-                 for k in sorted(state) if state[k].shape != own[k].shape]
-        if wrong:
-            raise ValueError(f"baseline state has other shapes: {wrong[:5]}")
+        own = {k: v for k, v in self.decoder_state_dict().items()
+               if not k.startswith(STAGE2_PREFIXES)}
+        check_state_matches(state, own, "baseline state does not match this model")
         self.load_state_dict(state, strict=False)
 
     # ------------------------------------------------------------------------------- export
@@ -226,6 +218,21 @@ class IIDRDepth(nn.Module):
 
     def extra_repr(self) -> str:
         return f"variant={self.variant}, stage={self.stage}, preset={self.cfg.name}"
+
+
+def check_state_matches(state: Mapping[str, Tensor], own: Mapping[str, Tensor],
+                        context: str) -> None:
+    """Raise ``ValueError("<context>: ...")`` unless ``state`` has exactly ``own``'s keys and
+    shapes (the first five differences named)."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"{context}: missing keys {missing[:5]}, unexpected keys "
+                         f"{unexpected[:5]}")
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+             for k in sorted(own) if state[k].shape != own[k].shape]
+    if wrong:
+        raise ValueError(f"{context}: shape mismatch: {', '.join(wrong[:5])}")
 
 
 def count_parameters(module: nn.Module | None) -> int:
