@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from iid_rdepth_ros.training.metrics import abs_rel_map
@@ -49,6 +50,16 @@ def _error_colorbar(fig, ax, max_error: float, cmap: str) -> None:
     fig.colorbar(sm, ax=ax, fraction=0.05, pad=0.01, label="AbsRel")
 
 
+def _save(fig: Any, path: str | Path, title: str | None) -> Path:
+    """Title the figure (if given) and write it to ``path`` (parent folders created)."""
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
 def save_overview(path: str | Path, image: np.ndarray, gt: np.ndarray,
                   predictions: Mapping[str, np.ndarray], min_depth: float = 1.0,
                   max_depth: float = 80.0, max_error: float = 0.3,
@@ -80,12 +91,7 @@ def save_overview(path: str | Path, image: np.ndarray, gt: np.ndarray,
         _error_colorbar(fig, axes[r, 1], max_error, error_cmap)
     for ax in axes.flat:
         ax.set_axis_off()
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return _save(fig, path, title)
 
 
 def save_per_frame_plot(path: str | Path, per_frame: Mapping[str, Sequence[Mapping[str, float]]],
@@ -105,9 +111,4 @@ def save_per_frame_plot(path: str | Path, per_frame: Mapping[str, Sequence[Mappi
         ax.grid(True, alpha=0.3)
     axes[-1].set_xlabel("frame")
     axes[0].legend(loc="best", fontsize="small")
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return _save(fig, path, title)
