@@ -31,7 +31,8 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in (*KEYS, "frames")}
 
 
-def run(baseline: str, default: str, test_dir: str, threads: int) -> dict[str, Any]:
+def run(baseline: str, default: str, test_dir: str, threads: int,
+        controls: list[tuple[str, str]] = ()) -> dict[str, Any]:
     from iid_rdepth_ros.training.evaluate import evaluate
     from iid_rdepth_ros.training.sgbm import evaluate_sgbm
 
@@ -41,6 +42,9 @@ def run(baseline: str, default: str, test_dir: str, threads: int) -> dict[str, A
         "default --aux off": evaluate(default, test_dir, aux=False, **kw),
         "default --aux on": evaluate(default, test_dir, aux=True, **kw),
     }
+    for label, path in controls:  # other training recipes, for where a gain comes from
+        rows[f"{label} --aux off"] = evaluate(path, test_dir, aux=False, **kw)
+        rows[f"{label} --aux on"] = evaluate(path, test_dir, aux=True, **kw)
     sgbm = evaluate_sgbm(test_dir, default, aux=True, batch_size=4, num_threads=threads)
     base_rmse = rows["baseline (mono)"]["rmse"]
     table = {name: {**_row(r), "rmse_vs_baseline": r["rmse"] / base_rmse}
@@ -99,10 +103,19 @@ def main() -> int:
     p.add_argument("--default", required=True)
     p.add_argument("--test", required=True)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--control", action="append", default=[], metavar="LABEL=CHECKPOINT",
+                   help="also evaluate another full model (aux off and on), e.g. one trained "
+                        "without a loss term, to show where a gain comes from; repeatable")
     p.add_argument("--publish", action="store_true")
     args = p.parse_args()
+    controls = []
+    for item in args.control:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            p.error(f"--control needs LABEL=CHECKPOINT, got {item!r}")
+        controls.append((label, path))
     command = "python " + " ".join(sys.argv)
-    result = run(args.baseline, args.default, args.test, args.threads)
+    result = run(args.baseline, args.default, args.test, args.threads, controls)
     result["command"] = command
     out = REPO / "benchmarks"
     (out / "ablation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

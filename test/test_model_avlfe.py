@@ -192,3 +192,23 @@ def test_head_prior_is_a_cauchy_product() -> None:
     assert torch.equal(zero, free)
     assert torch.allclose(half, expected, atol=1e-5)
     assert torch.allclose(strong, torch.full_like(strong, float(centres[0, 4])), rtol=1e-3)
+
+
+def test_decode_with_stereo_exposes_avlfe_depth_with_a_gradient_to_matching() -> None:
+    torch.manual_seed(0)
+    model = build_model(get_preset("lite0-96x320"), variant="full")
+    image = torch.rand(1, 3, 96, 320)
+    fb = torch.tensor([150.0])
+    feats, aux_feats = model.encode(image), model.encode(torch.roll(image, -8, -1), levels=2)
+    depth, none = model.decode_with_stereo(feats)
+    assert none is None and torch.equal(depth, model.decode(feats))
+    depth, log_depth = model.decode_with_stereo(feats, aux_feats, fb)
+    assert torch.equal(depth, model.decode(feats, aux_feats, fb))
+    assert log_depth is not None and log_depth.shape == (1, 1, 24, 80)  # level 0, stride 4
+    # a new module: the depth path gives the matching no gradient (zero-initialised fusion
+    # and prior weight); a loss on the stereo depth itself does
+    match = model.avlfe.enhancers["0"].match.weight
+    depth.mean().backward(retain_graph=True)
+    assert match.grad is None or float(match.grad.abs().max()) == 0.0
+    log_depth.mean().backward()
+    assert float(match.grad.abs().max()) > 0.0

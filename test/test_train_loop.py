@@ -76,6 +76,26 @@ def test_encoder_frozen_end_to_end(data: tuple[Path, Path], tmp_path: Path) -> N
     assert moved
 
 
+def test_stereo_loss_trains_avlfe_matching(data: tuple[Path, Path], tmp_path: Path) -> None:
+    # same seed and batches; only stage2.stereo_loss_weight differs
+    def match_after(weight: float, steps: int = 3) -> torch.Tensor:
+        cfg = _cfg(data, tmp_path / f"w{weight}-{steps}", "stage=both", "stage1.steps=2",
+                   f"stage2.steps={steps}", "stage2.aux_prob=1", "stage2.warmup_steps=0",
+                   "stage1.warmup_steps=0", "stage2.lr=1e-3", "stage2.weight_decay=0",
+                   "data.val=null", f"stage2.stereo_loss_weight={weight}")
+        model = train(cfg)["stages"][2]["model"]
+        return model.avlfe.enhancers["0"].match.weight.detach().clone()
+
+    start = match_after(0.0, steps=0)
+    with_loss, without = match_after(2.0), match_after(0.0)
+    # without it the first step gives the matching no gradient (zero-initialised fusion and
+    # prior weight), so it moves less than with the direct stereo supervision
+    moved_with = float((with_loss - start).abs().max())
+    moved_without = float((without - start).abs().max())
+    print(f"match weight moved {moved_with:.2e} with the stereo loss, {moved_without:.2e} without")
+    assert moved_with > moved_without
+
+
 def test_resume_matches_uninterrupted_run(data: tuple[Path, Path], tmp_path: Path) -> None:
     extra = ["stage=both", "stage1.steps=4", "stage2.steps=4", "ckpt_every=2", "val_every=2",
              "stage1.warmup_steps=1", "stage2.warmup_steps=1", "cache.mode=disk",

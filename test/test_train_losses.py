@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from iid_rdepth_ros.training.losses import silog_loss
+from iid_rdepth_ros.training.losses import log_l1_loss, silog_loss
 from iid_rdepth_ros.training.schedule import lr_factor
 
 
@@ -56,3 +56,22 @@ def test_lr_schedule_warmup_and_cosine() -> None:
     assert lr_factor(50, 100, warmup=10, kind="constant") == 1.0
     with pytest.raises(ValueError):
         lr_factor(0, 10, kind="linear")
+
+
+def test_log_l1_hand_computed_and_scale_aware() -> None:
+    gt = torch.tensor([[1.0, 4.0, 0.0, 100.0]])  # no measurement, beyond max_depth
+    log_pred = torch.log(torch.tensor([[2.0, 2.0, 7.0, 3.0]]))
+    assert log_l1_loss(log_pred, gt).item() == pytest.approx(math.log(2), rel=1e-6)
+    # twice the true depth everywhere is an error of ln 2, unlike SILog with lambda = 1
+    dense = torch.rand(1, 1, 4, 4) * 10 + 1
+    assert log_l1_loss(torch.log(2 * dense), dense).item() == pytest.approx(math.log(2))
+
+
+def test_log_l1_without_valid_pixel_and_bad_shapes() -> None:
+    log_pred = torch.zeros(1, 1, 4, 4, requires_grad=True)
+    loss = log_l1_loss(log_pred, torch.zeros(1, 1, 4, 4))
+    loss.backward()
+    assert loss.item() == 0.0 and float(log_pred.grad.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        log_l1_loss(torch.zeros(1, 4), torch.ones(1, 5))
+

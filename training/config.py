@@ -95,6 +95,8 @@ class Stage2Config(StageConfig):
     diffusion_steps: int | None = None  # T in training (None = model.diffusion.train_steps)
     init_from: str = "stage1"  # "stage1" (this run's final), "snapshot", or a checkpoint path
     new_lr_scale: float = 1.0  # lr multiplier for parameters that stage 1 did not have
+    # weight of the log-L1 loss on AV-LFE's own stereo depth (aux steps; 0 = indirect only)
+    stereo_loss_weight: float = 0.0
 
 
 @dataclass
@@ -157,6 +159,8 @@ class TrainConfig:
                f"must be in (0, stage1.steps={self.stage1.steps}), got {snap}")
         _check(0 <= self.stage2.aux_prob <= 1, "stage2.aux_prob", "must be in [0, 1]")
         _check(self.stage2.new_lr_scale > 0, "stage2.new_lr_scale", "must be > 0")
+        _check(self.stage2.stereo_loss_weight >= 0, "stage2.stereo_loss_weight",
+               "must be >= 0")
         t = self.stage2.diffusion_steps
         _check(t is None or t >= 1, "stage2.diffusion_steps", "must be >= 1 or null")
         _check(bool(self.stage2.init_from), "stage2.init_from", "must not be empty")

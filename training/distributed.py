@@ -172,9 +172,10 @@ class DecodeStep(nn.Module):
 
     def forward(self, main: list[torch.Tensor], aux_feats: list[torch.Tensor] | None,
                 fb: torch.Tensor | None, steps: int | None, out_size: tuple[int, int]
-                ) -> torch.Tensor:
-        return self.model.decode(main, aux_feats=aux_feats, fb=fb, steps=steps,
-                                 out_size=out_size)
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(depth, AV-LFE's stereo log depth or None): ``model.decode_with_stereo``."""
+        return self.model.decode_with_stereo(main, aux_feats=aux_feats, fb=fb, steps=steps,
+                                             out_size=out_size)
 
 
 def wrap(model: nn.Module, ctx: DistContext, device: torch.device, *,

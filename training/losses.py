@@ -85,3 +85,18 @@ def silog_loss_global(pred: torch.Tensor, gt: torch.Tensor, *, min_depth: float 
     c2 = -scale * lam * s1 / (root * n * n)
     surrogate = world * (c1 * (g * g).sum() + c2 * g.sum()) + anchor
     return surrogate, torch.full((), scale * root, device=pred.device)
+
+
+def log_l1_loss(log_pred: torch.Tensor, gt: torch.Tensor, *, min_depth: float = 1e-3,
+                max_depth: float = 80.0) -> torch.Tensor:
+    """Mean ``|log_pred - log gt|`` over the valid pixels of ``gt`` (``log_pred`` is a log
+    depth of the same shape). Scale-aware, unlike SILog: for a stereo depth, whose scale comes
+    from the geometry. Zero (still connected to ``log_pred``) without a valid pixel."""
+    if log_pred.shape != gt.shape:
+        raise ValueError(f"log_pred shape {tuple(log_pred.shape)} != gt shape "
+                         f"{tuple(gt.shape)}")
+    valid = valid_mask(gt, min_depth, max_depth)
+    if not bool(valid.any()):
+        return log_pred.sum() * 0.0
+    return (log_pred[valid] - torch.log(gt[valid])).abs().mean()
+

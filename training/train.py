@@ -51,7 +51,11 @@ from iid_rdepth_ros.training.datasets import get_dataset, resolve_crop
 from iid_rdepth_ros.training.distributed import DistContext
 from iid_rdepth_ros.training.feature_cache import FeatureCache
 from iid_rdepth_ros.training.frames import DepthFrames, collate
-from iid_rdepth_ros.training.losses import silog_loss, silog_loss_global
+from iid_rdepth_ros.training.losses import (
+    log_l1_loss,
+    silog_loss,
+    silog_loss_global,
+)
 from iid_rdepth_ros.training.resume_state import load_state, save_state, state_dir
 from iid_rdepth_ros.training.schedule import lr_factor
 
@@ -303,6 +307,18 @@ class _Run:
         """Depth at the canonical focal -> metric depth for cameras with focal ``fx``."""
         return pred * (fx / self.canonical).view(-1, 1, 1, 1)
 
+    def stereo_loss(self, log_depth: torch.Tensor, b: dict[str, Any]) -> torch.Tensor:
+        """Log-L1 of AV-LFE's own stereo depth (canonical log depth at its level, resized to
+        the ground truth) against the batch's sparse ground truth. Local to this replica:
+        under DDP its gradient is the mean of the replicas' (not the global batch's) loss."""
+        from iid_rdepth_ros.model.layers import resize_to
+
+        gt = b["lidar"]
+        log_metric = (resize_to(log_depth.float(), tuple(gt.shape[-2:]))
+                      + torch.log(b["fx"] / self.canonical).view(-1, 1, 1, 1))
+        return log_l1_loss(log_metric, gt, min_depth=self.cfg.data.min_depth,
+                           max_depth=self.cfg.data.max_depth)
+
     @torch.no_grad()
     def validate(self, model: torch.nn.Module, stage: int) -> dict[str, dict[str, float]]:
         from iid_rdepth_ros.training.metrics import MetricAccumulator
@@ -471,6 +487,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     aux_prob = cfg.stage2.aux_prob if stage == 2 else 0.0
     cache = run.cache("train", model, run.train_fields)
     steps_T = cfg.stage2.diffusion_steps if stage == 2 else None
+    stereo_weight = cfg.stage2.stereo_loss_weight if stage == 2 else 0.0
     model.train()
     _keep_encoder_eval(model)
     # stage 2: AV-LFE gets no gradient on mono steps (the same steps on every rank)
@@ -484,6 +501,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
         run.save_resume(model, opt)
 
     losses: list[float] = []
+    extra: dict[str, list[float]] = {"stereo_loss": [], "hint_loss": []}  # auxiliary terms
     summary: dict[str, Any] = {"steps": st.steps, "start_step": step0}
     bar = tqdm(total=st.steps, initial=step0, desc=f"stage {stage}", unit="step",
                disable=not (cfg.progress and run.dist.is_main), dynamic_ncols=True)
@@ -505,9 +523,9 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
         aux = stage == 2 and uses_aux(step, aux_prob)
         with run.autocast():  # cache off: the frozen encoder runs here too
             b = _to(next(batches), run.device)
-            pred = net(b["main"], b["aux"] if aux else None,
-                       run.canonical * b["baseline"] if aux else None, steps_T,
-                       tuple(int(v) for v in b["lidar"].shape[-2:]))
+            pred, stereo_log = net(b["main"], b["aux"] if aux else None,
+                                   run.canonical * b["baseline"] if aux else None, steps_T,
+                                   tuple(int(v) for v in b["lidar"].shape[-2:]))
         metric = run.metric_depth(pred.float(), b["fx"])
         if run.dist.enabled:  # the loss of the global batch, whatever rank holds which pixel
             loss, value_t = silog_loss_global(
@@ -517,6 +535,10 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             loss = silog_loss(metric, b["lidar"], min_depth=cfg.data.min_depth,
                               max_depth=cfg.data.max_depth)
             value_t = loss.detach()
+        if stereo_log is not None and stereo_weight > 0:
+            term = run.stereo_loss(stereo_log, b)
+            extra["stereo_loss"].append(float(term))
+            loss = loss + stereo_weight * term
         value = float(value_t)
         if not math.isfinite(value):
             raise FloatingPointError(f"stage {stage} step {step}: loss is {value}")
@@ -536,8 +558,13 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
         bar.set_postfix(loss=f"{ema:.3f}", lr=f"{lr:.2e}", aux=int(aux), refresh=False)
         done = step + 1
         if cfg.log_every and done % cfg.log_every == 0:
-            run.log({"stage": stage, "step": done, "loss": float(np.mean(losses[-cfg.log_every:])),
-                     "lr": lr})
+            record = {"stage": stage, "step": done,
+                      "loss": float(np.mean(losses[-cfg.log_every:])), "lr": lr}
+            for name, values in extra.items():
+                if values:
+                    record[name] = float(np.mean(values))
+                    values.clear()
+            run.log(record)
         if stage == 1 and cfg.stage1.snapshot_at == done:
             card = _card(run, stage, done, run.validate(model, stage))
             path = _save_ckpt(run.out / f"stage1_step{done}", model, card, run.dist)

@@ -86,6 +86,15 @@ class IIDRDepth(nn.Module):
         steps: diffusion steps T (default: ``train_steps`` in training mode, ``steps`` else).
         out_size: output (H, W); default 4x the level-0 size (the input size).
         """
+        return self.decode_with_stereo(feats, aux_feats, fb, steps, out_size)[0]
+
+    def decode_with_stereo(self, feats: list[Tensor], aux_feats: list[Tensor] | None = None,
+                           fb: Tensor | float | None = None, steps: int | None = None,
+                           out_size: tuple[int, int] | None = None
+                           ) -> tuple[Tensor, Tensor | None]:
+        """``decode`` plus AV-LFE's own stereo log depth (B, 1, h, w) at its finest prior
+        level (canonical focal), or None without an auxiliary view / prior: what training
+        supervises directly (``stage2.stereo_loss_weight``)."""
         if len(feats) != 4:
             raise ValueError(f"decode needs 4 feature levels, got {len(feats)}")
         f0, f1, f2, f3 = feats
@@ -106,7 +115,7 @@ class IIDRDepth(nn.Module):
             depth = self.upsampler(depth, x0)
         if tuple(depth.shape[-2:]) != tuple(out_size):
             depth = resize_to(depth, out_size)
-        return depth
+        return depth, (None if prior is None else prior.log_depth)
 
     def forward(self, image: Tensor, aux: Tensor | None = None, fb: Tensor | float | None = None,
                 steps: int | None = None) -> Tensor:
