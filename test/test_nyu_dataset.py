@@ -88,6 +88,10 @@ def test_mono_only(nyu: Path) -> None:
         DepthFrames.from_dataset("nyu", "all", (96, 128), root=nyu, aux=True)
     with pytest.raises(ValueError, match="stage2.aux_prob"):
         load_config(overrides=["data.dataset=nyu", f"data.root={nyu}", "stage2.aux_prob=0.3"])
+    for stage in (1, 2):  # SGBM hints need a stereo pair too
+        with pytest.raises(ValueError, match=f"stage{stage}.hint_weight"):
+            load_config(overrides=["data.dataset=nyu", f"data.root={nyu}", "stage2.aux_prob=0",
+                                   f"stage{stage}.hint_weight=1"])
     cfg = load_config(overrides=["data.dataset=nyu", f"data.root={nyu}"])
     assert (cfg.data.max_depth, cfg.stage2.aux_prob, cfg.data.train, cfg.data.val) == (
         10.0, 0.0, "train", "test")

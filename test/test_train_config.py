@@ -79,6 +79,8 @@ def test_unknown_keys_are_all_named() -> None:
     ("batch_size=0", "batch_size"),
     ("stage=3", "stage"),
     ("stage2.aux_prob=1.5", "aux_prob"),
+    ("stage1.hint_weight=-1", "stage1.hint_weight"),
+    ("stage2.stereo_loss_weight=-0.5", "stereo_loss_weight"),
     ("stage1.schedule=linear", "schedule"),
     ("grad_clip=true", "grad_clip"),
     ("cache.mode=gpu", "cache.mode"),

@@ -98,3 +98,23 @@ def test_off_mode_encodes_live_and_errors(data: Path, model: torch.nn.Module) ->
         FeatureCache(frames, model, mode="memory", fields=("main", "aux"))
     with pytest.raises(ValueError, match="mode"):
         FeatureCache(frames, model, mode="gpu")
+
+
+def test_sgbm_hint_field_is_metric_depth_where_sgbm_matched(data: Path,
+                                                            model: torch.nn.Module) -> None:
+    frames = DepthFrames.from_dir(data, (H, W))
+    cache = FeatureCache(frames, model, mode="memory", fields=("main", "aux", "lidar", "hint"))
+    live = FeatureCache(frames, model, mode="off", fields=("main", "aux", "lidar", "hint"))
+    with pytest.raises(ValueError, match="'hint' needs frames opened with aux=True"):
+        FeatureCache(DepthFrames.from_dir(data, (H, W), aux=False), model, fields=("hint",))
+    idx = [0, 3, 5]
+    hint = cache.batch(idx)["hint"]
+    # cached (uint16, metres * 256) and computed on the fly agree to the encoding's rounding
+    assert torch.allclose(hint, live.batch(idx)["hint"], atol=1 / 256)
+    depth = torch.stack([frames[i]["depth"] for i in idx])
+    assert hint.shape == depth.shape
+    matched = (hint > 0) & (depth > 0) & (depth <= 80)
+    coverage = float(matched.sum()) / float(((depth > 0) & (depth <= 80)).sum())
+    rel = ((hint - depth).abs() / depth)[matched]
+    print(f"SGBM hints: coverage {coverage:.2f}, median relative error {float(rel.median()):.3f}")
+    assert coverage > 0.4 and float(rel.median()) < 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,25 @@ def test_stereo_loss_trains_avlfe_matching(data: tuple[Path, Path], tmp_path: Pa
     moved_without = float((without - start).abs().max())
     print(f"match weight moved {moved_with:.2e} with the stereo loss, {moved_without:.2e} without")
     assert moved_with > moved_without
+
+
+def test_sgbm_hints_add_a_logged_loss_term(data: tuple[Path, Path], tmp_path: Path) -> None:
+    # mono steps only: the stereo pair reaches training only through the SGBM hints
+    def run(weight: float) -> tuple[torch.Tensor, Path]:
+        out = tmp_path / f"h{weight}"
+        cfg = _cfg(data, out, "stage=both", "stage1.steps=2", "stage2.steps=3",
+                   "stage2.aux_prob=0", "stage2.warmup_steps=0", "stage1.warmup_steps=0",
+                   "stage2.lr=1e-3", "data.val=null", "log_every=1",
+                   f"stage2.hint_weight={weight}")
+        model = train(cfg)["stages"][2]["model"]
+        return torch.cat([p.detach().flatten() for p in model.head.parameters()]), out
+
+    with_hints, out = run(1.0)
+    without, _ = run(0.0)
+    assert not torch.allclose(with_hints, without, atol=1e-7)
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    terms = [r["hint_loss"] for r in logged if r.get("stage") == 2 and "hint_loss" in r]
+    assert len(terms) == 3 and all(0 < t < 5 for t in terms), terms
 
 
 def test_resume_matches_uninterrupted_run(data: tuple[Path, Path], tmp_path: Path) -> None:

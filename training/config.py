@@ -78,6 +78,9 @@ class StageConfig:
     schedule: str = "cosine"  # constant | cosine (both after a linear warm-up)
     warmup_steps: int = 50
     min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
+    # weight of the log-L1 to OpenCV SGBM depth hints of the training stereo pairs on the
+    # pixels without LiDAR (every step, whatever the output; 0 = LiDAR only)
+    hint_weight: float = 0.0
 
 
 @dataclass
@@ -154,6 +157,7 @@ class TrainConfig:
             _check(st.schedule in SCHEDULES, f"{name}.schedule", f"must be one of {SCHEDULES}")
             _check(st.warmup_steps >= 0, f"{name}.warmup_steps", "must be >= 0")
             _check(0 <= st.min_lr_ratio <= 1, f"{name}.min_lr_ratio", "must be in [0, 1]")
+            _check(st.hint_weight >= 0, f"{name}.hint_weight", "must be >= 0")
         snap = self.stage1.snapshot_at
         _check(snap is None or 0 < snap < self.stage1.steps, "stage1.snapshot_at",
                f"must be in (0, stage1.steps={self.stage1.steps}), got {snap}")
@@ -191,6 +195,11 @@ class TrainConfig:
         _check(not (spec.stereo is False and self.stage != "1" and self.stage2.aux_prob > 0),
                "stage2.aux_prob", f"the {d.dataset} data set is mono only (no auxiliary view): "
                "set stage2.aux_prob=0")
+        for name, stage in (("stage1", "2"), ("stage2", "1")):  # (config, the other stage)
+            _check(not (spec.stereo is False and self.stage != stage
+                        and getattr(self, name).hint_weight > 0),
+                   f"{name}.hint_weight", f"the {d.dataset} data set is mono only (no stereo "
+                   f"pair for SGBM hints): set {name}.hint_weight=0")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON friendly)."""

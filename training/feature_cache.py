@@ -70,7 +70,9 @@ def _plain(obj: Any) -> Any:
 class FeatureCache:
     """Batches of encoder features and targets for the frames of one data set.
 
-    ``fields`` picks what is stored: ``main`` (always), ``aux``, ``lidar``, ``depth``.
+    ``fields`` picks what is stored: ``main`` (always), ``aux``, ``lidar``, ``depth`` and
+    ``hint`` (OpenCV SGBM depth of the stereo pair at the ground truth's size, 0 = no match:
+    ``training.sgbm.sgbm_hints``).
     """
 
     def __init__(self, frames: DepthFrames, model: torch.nn.Module, *, mode: str = "memory",
@@ -81,11 +83,12 @@ class FeatureCache:
         for another process (rank 0 of a distributed run) to finish building it."""
         if mode not in ("off", "memory", "disk"):
             raise ValueError(f"cache mode must be off | memory | disk, got {mode!r}")
-        unknown = set(fields) - {"main", "aux", "lidar", "depth"}
+        unknown = set(fields) - {"main", "aux", "lidar", "depth", "hint"}
         if unknown:
             raise ValueError(f"unknown cache fields {sorted(unknown)}")
-        if "aux" in fields and not frames.aux:
-            raise ValueError("cache field 'aux' needs frames opened with aux=True")
+        for name in ("aux", "hint"):
+            if name in fields and not frames.aux:
+                raise ValueError(f"cache field {name!r} needs frames opened with aux=True")
         self.frames = frames
         self.model = model
         self.mode = mode
@@ -146,7 +149,9 @@ class FeatureCache:
             for view, levels in feats.items():
                 for lvl, t in enumerate(levels):
                     values[f"{view}{lvl}"] = t.to(torch.float16).numpy()
-            for name in ("lidar", "depth"):
+            if "hint" in self.fields:
+                batch["hint"] = torch.from_numpy(self._hints(batch))
+            for name in ("lidar", "depth", "hint"):
                 if name in self.fields:
                     d = batch[name].numpy() * DEPTH_SCALE
                     values[name] = np.clip(np.rint(d), 0, 65535).astype(np.uint16)
@@ -201,8 +206,8 @@ class FeatureCache:
         """Features and targets of frames ``indices`` (CPU tensors).
 
         Returns ``main`` (4 float32 tensors), ``aux`` (2 tensors, only when ``aux``), the stored
-        targets ``lidar`` / ``depth`` as (B, 1, h, w) float32 metres, and ``fx``, ``baseline``
-        (B,).
+        targets ``lidar`` / ``depth`` / ``hint`` as (B, 1, h, w) float32 metres, and ``fx``,
+        ``baseline`` (B,).
         """
         if aux and "aux" not in self.fields:
             raise ValueError("this cache was built without the auxiliary view")
@@ -218,7 +223,7 @@ class FeatureCache:
         if aux:
             out["aux"] = [torch.from_numpy(np.asarray(self.arrays[f"aux{lvl}"][idx])).float()
                           for lvl in range(AUX_LEVELS)]
-        for name in ("lidar", "depth"):
+        for name in ("lidar", "depth", "hint"):
             if name in self.arrays:
                 d = np.asarray(self.arrays[name][idx]).astype(np.float32) / DEPTH_SCALE
                 out[name] = torch.from_numpy(d)
@@ -238,4 +243,13 @@ class FeatureCache:
         for name in ("lidar", "depth"):
             if name in self.fields:
                 out[name] = batch[name]
+        if "hint" in self.fields:
+            out["hint"] = torch.from_numpy(self._hints(batch))
         return out
+
+    @staticmethod
+    def _hints(batch: dict[str, Any]) -> np.ndarray:
+        from iid_rdepth_ros.training.sgbm import sgbm_hints
+
+        return sgbm_hints(batch["image"], batch["aux"], batch["fx"], batch["baseline"],
+                          tuple(batch["lidar"].shape[-2:]))

@@ -224,3 +224,38 @@ def evaluate_sgbm(data_dir: str | Path, model_name_or_path: str | None = None, a
         result["aux_engaged"] = aux_engaged(model, aux)
         result["steps"] = effective_steps(model, steps)
     return result
+
+
+def sgbm_hints(images: Any, aux: Any, fx: Any, baseline: Any, size: tuple[int, int],
+               near_m: float = 2.0) -> np.ndarray:
+    """SGBM depth hints for a collated batch: (B, 1, h, w) float32 metres, 0 where SGBM found
+    no match (the "no measurement" value of the ground truth).
+
+    ``images`` / ``aux``: (B, 3, H, W) RGB in [0, 1] (tensors or arrays) at the network input
+    size, ``fx`` the focal at that size and ``baseline`` (B,) in metres. SGBM runs at the input
+    size with the search range of ``SgbmParams.for_camera``; the depth is resized to ``size``
+    (the ground truth's) by nearest neighbour so no depth is invented across an edge.
+    """
+    import cv2
+
+    left = np.asarray(images, dtype=np.float32)
+    right = np.asarray(aux, dtype=np.float32)
+    if left.shape != right.shape or left.ndim != 4 or left.shape[1] != 3:
+        raise ValueError(f"need two (B, 3, H, W) image batches of the same shape, got "
+                         f"{left.shape} and {right.shape}")
+    fx = np.asarray(fx, dtype=np.float64).reshape(-1)
+    baseline = np.asarray(baseline, dtype=np.float64).reshape(-1)
+    b, _, _, width = left.shape
+    out = np.zeros((b, 1, *size), dtype=np.float32)
+    matchers: dict[SgbmParams, SgbmMatcher] = {}
+    for i in range(b):
+        params = SgbmParams.for_camera(float(fx[i] * baseline[i]), width, near_m)
+        matcher = matchers.setdefault(params, SgbmMatcher(params))
+        to_u8 = [np.clip(np.rint(x[i].transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
+                 for x in (left, right)]
+        depth = matcher.depth(*to_u8, float(fx[i]), float(baseline[i]))
+        depth = np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0)
+        if depth.shape != tuple(size):
+            depth = cv2.resize(depth, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        out[i, 0] = depth
+    return out

@@ -195,6 +195,9 @@ class _Run:
         self.crop = resolve_crop(cfg.data.dataset, cfg.data.eval_crop)
         self.train_fields = ("main", "lidar") + (("aux",) if aux and cfg.stage2.aux_prob > 0
                                                  else ())
+        if any(getattr(cfg, f"stage{s}").hint_weight > 0 for s in self.stages):
+            # SGBM hints need the stereo pair (its features are cached too: one cache per run)
+            self.train_fields = (*dict.fromkeys((*self.train_fields, "aux")), "hint")
         self.val_fields = ("main", "depth") + (("aux",) if aux and self.spec.stereo is not False
                                                else ())
         self.state: dict[str, Any] = {"stage": self.stages[0], "step": 0, "done": {},
@@ -309,15 +312,25 @@ class _Run:
 
     def stereo_loss(self, log_depth: torch.Tensor, b: dict[str, Any]) -> torch.Tensor:
         """Log-L1 of AV-LFE's own stereo depth (canonical log depth at its level, resized to
-        the ground truth) against the batch's sparse ground truth. Local to this replica:
-        under DDP its gradient is the mean of the replicas' (not the global batch's) loss."""
+        the ground truth) against the batch's sparse ground truth, and the SGBM hints where
+        there is no LiDAR return when the batch has hints. Local to this replica: under DDP
+        its gradient is the mean of the replicas' (not the global batch's) loss."""
         from iid_rdepth_ros.model.layers import resize_to
 
         gt = b["lidar"]
+        if "hint" in b:
+            gt = torch.where(gt > 0, gt, b["hint"])
         log_metric = (resize_to(log_depth.float(), tuple(gt.shape[-2:]))
                       + torch.log(b["fx"] / self.canonical).view(-1, 1, 1, 1))
         return log_l1_loss(log_metric, gt, min_depth=self.cfg.data.min_depth,
                            max_depth=self.cfg.data.max_depth)
+
+    def hint_loss(self, metric: torch.Tensor, b: dict[str, Any]) -> torch.Tensor:
+        """Log-L1 of the metric prediction to the SGBM depth hints on the pixels SGBM matched
+        and the LiDAR did not measure (local to this replica under DDP)."""
+        hint = b["hint"] * (b["lidar"] <= 0)
+        return log_l1_loss(torch.log(metric.clamp_min(self.cfg.data.min_depth)), hint,
+                           min_depth=self.cfg.data.min_depth, max_depth=self.cfg.data.max_depth)
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module, stage: int) -> dict[str, dict[str, float]]:
@@ -488,6 +501,7 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     cache = run.cache("train", model, run.train_fields)
     steps_T = cfg.stage2.diffusion_steps if stage == 2 else None
     stereo_weight = cfg.stage2.stereo_loss_weight if stage == 2 else 0.0
+    hint_weight = st.hint_weight
     model.train()
     _keep_encoder_eval(model)
     # stage 2: AV-LFE gets no gradient on mono steps (the same steps on every rank)
@@ -535,6 +549,10 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             loss = silog_loss(metric, b["lidar"], min_depth=cfg.data.min_depth,
                               max_depth=cfg.data.max_depth)
             value_t = loss.detach()
+        if hint_weight > 0:
+            term = run.hint_loss(metric, b)
+            extra["hint_loss"].append(float(term))
+            loss = loss + hint_weight * term
         if stereo_log is not None and stereo_weight > 0:
             term = run.stereo_loss(stereo_log, b)
             extra["stereo_loss"].append(float(term))
