@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(baseline: str, default: str, test_dir: str, threads: int,
-        controls: list[tuple[str, str]] = ()) -> dict[str, Any]:
+        controls: list[tuple[str, str]] = (),
+        mono_controls: list[tuple[str, str]] = ()) -> dict[str, Any]:
     from iid_rdepth_ros.training.evaluate import evaluate
     from iid_rdepth_ros.training.sgbm import evaluate_sgbm
 
@@ -45,6 +47,8 @@ def run(baseline: str, default: str, test_dir: str, threads: int,
     for label, path in controls:  # other training recipes, for where a gain comes from
         rows[f"{label} --aux off"] = evaluate(path, test_dir, aux=False, **kw)
         rows[f"{label} --aux on"] = evaluate(path, test_dir, aux=True, **kw)
+    for label, path in mono_controls:
+        rows[f"{label} (mono)"] = evaluate(path, test_dir, aux=False, **kw)
     sgbm = evaluate_sgbm(test_dir, default, aux=True, batch_size=4, num_threads=threads)
     base_rmse = rows["baseline (mono)"]["rmse"]
     table = {name: {**_row(r), "rmse_vs_baseline": r["rmse"] / base_rmse}
@@ -106,16 +110,24 @@ def main() -> int:
     p.add_argument("--control", action="append", default=[], metavar="LABEL=CHECKPOINT",
                    help="also evaluate another full model (aux off and on), e.g. one trained "
                         "without a loss term, to show where a gain comes from; repeatable")
+    p.add_argument("--control-mono", action="append", default=[], metavar="LABEL=CHECKPOINT",
+                   help="also evaluate another mono model (e.g. a baseline trained another "
+                        "way); repeatable")
     p.add_argument("--publish", action="store_true")
     args = p.parse_args()
-    controls = []
-    for item in args.control:
-        label, sep, path = item.partition("=")
-        if not sep or not label or not path:
-            p.error(f"--control needs LABEL=CHECKPOINT, got {item!r}")
-        controls.append((label, path))
-    command = "python " + " ".join(sys.argv)
-    result = run(args.baseline, args.default, args.test, args.threads, controls)
+
+    def pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
+        out = []
+        for item in items:
+            label, sep, path = item.partition("=")
+            if not sep or not label or not path:
+                p.error(f"{flag} needs LABEL=CHECKPOINT, got {item!r}")
+            out.append((label, path))
+        return out
+
+    command = "python " + shlex.join(sys.argv)
+    result = run(args.baseline, args.default, args.test, args.threads,
+                 pairs(args.control, "--control"), pairs(args.control_mono, "--control-mono"))
     result["command"] = command
     out = REPO / "benchmarks"
     (out / "ablation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Reproduces the shipped checkpoints and the ablation table (CPU, 2 cores: a few hours).
+# Reproduces the shipped checkpoints and the ablation table (CPU, 2 cores: about 1.5 hours).
 #   baseline: stage-1 decoder trained for N1+N2 steps (cosine schedule)
 #   default:  stage 2 (restoration + invertible stages + AV-LFE) trained for N2 steps from the
-#             baseline run's step-N1 snapshot, so both models get N1+N2 optimisation steps.
+#             baseline run's step-N1 snapshot, so both models get N1+N2 optimisation steps
+# Both learn from the same supervision: the sparse LiDAR plus OpenCV SGBM depth hints of the
+# training stereo pairs where the LiDAR has no return (hint_weight); stage 2 also supervises
+# AV-LFE's own stereo depth directly (stereo_loss_weight).
+# With CONTROLS=1 (default) two LiDAR-only runs show what the hints contribute (ablation rows):
+#   lidar_baseline: the baseline recipe without hints
+#   lidar_default:  the stage-2 recipe without hints, from lidar_baseline's snapshot
+#   hints_stage2_only: the stage-2 recipe with hints, from lidar_baseline's snapshot
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin/iid-rdepth}
@@ -10,18 +17,35 @@ N1=${N1:-1500}
 N2=${N2:-600}
 DATA=${DATA:-data/synth}
 OUT=${OUT:-out/train}
+CONTROLS=${CONTROLS:-1}
 
 # Disjoint seeds: train 1, validation 2, test 3 (the demo uses 9001).
 [ -f "$DATA/train/meta.json" ] || $BIN synth --out "$DATA/train" --frames 1600 --seed 1
 [ -f "$DATA/val/meta.json" ] || $BIN synth --out "$DATA/val" --frames 100 --seed 2
 [ -f "$DATA/test/meta.json" ] || $BIN synth --out "$DATA/test" --frames 200 --seed 3
 
-$BIN train --stage 1 --train-dir "$DATA/train" --val-dir "$DATA/val" --out "$OUT/baseline" \
-  --steps1 $((N1 + N2)) --snapshot-at "$N1" --batch-size 8 --threads 2 --cache disk \
-  --set val_every=500 --set ckpt_every=250
-$BIN train --stage 2 --train-dir "$DATA/train" --val-dir "$DATA/val" --out "$OUT/default" \
-  --init-from "$OUT/baseline/stage1_step$N1" --steps2 "$N2" --batch-size 8 --threads 2 \
-  --cache disk --set val_every=200 --set ckpt_every=100 --set stage2.new_lr_scale=5
+STAGE1=(--stage 1 --train-dir "$DATA/train" --val-dir "$DATA/val" --steps1 $((N1 + N2))
+        --snapshot-at "$N1" --batch-size 8 --threads 2 --cache disk --set val_every=500
+        --set ckpt_every=250)
+STAGE2=(--stage 2 --train-dir "$DATA/train" --val-dir "$DATA/val" --steps2 "$N2"
+        --batch-size 8 --threads 2 --cache disk --set val_every=200 --set ckpt_every=100
+        --set stage2.new_lr_scale=5 --set stage2.stereo_loss_weight=1)
 
-.venv/bin/python scripts/ablation.py --baseline "$OUT/baseline/stage1" \
-  --default "$OUT/default/stage2" --test "$DATA/test" --publish
+$BIN train "${STAGE1[@]}" --out "$OUT/baseline_hints" --set stage1.hint_weight=1
+$BIN train "${STAGE2[@]}" --out "$OUT/default_hints" --set stage2.hint_weight=1 \
+  --init-from "$OUT/baseline_hints/stage1_step$N1"
+
+CONTROL_ARGS=()
+if [ "$CONTROLS" = 1 ]; then
+  $BIN train "${STAGE1[@]}" --out "$OUT/baseline"
+  $BIN train "${STAGE2[@]}" --out "$OUT/control_nohints" --init-from "$OUT/baseline/stage1_step$N1"
+  $BIN train "${STAGE2[@]}" --out "$OUT/default" --set stage2.hint_weight=1 \
+    --init-from "$OUT/baseline/stage1_step$N1"
+  CONTROL_ARGS=(
+    --control-mono "LiDAR-only baseline=$OUT/baseline/stage1"
+    --control "LiDAR-only default recipe=$OUT/control_nohints/stage2"
+    --control "hints in stage 2 only=$OUT/default/stage2")
+fi
+
+.venv/bin/python scripts/ablation.py --baseline "$OUT/baseline_hints/stage1" \
+  --default "$OUT/default_hints/stage2" --test "$DATA/test" "${CONTROL_ARGS[@]}" --publish

@@ -551,11 +551,11 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             value_t = loss.detach()
         if hint_weight > 0:
             term = run.hint_loss(metric, b)
-            extra["hint_loss"].append(float(term))
+            extra["hint_loss"].append(float(term.detach()))
             loss = loss + hint_weight * term
         if stereo_log is not None and stereo_weight > 0:
             term = run.stereo_loss(stereo_log, b)
-            extra["stereo_loss"].append(float(term))
+            extra["stereo_loss"].append(float(term.detach()))
             loss = loss + stereo_weight * term
         value = float(value_t)
         if not math.isfinite(value):
