@@ -32,6 +32,8 @@ class ReplaySummary:
     seconds: float = 0.0
     bag_seconds: float = 0.0
     max_late_ms: float = 0.0
+    #: reliable topics whose last messages no subscriber acknowledged within the drain time
+    unacknowledged: list[str] = field(default_factory=list)
 
 
 def message_class(msgtype: str) -> Any:
@@ -140,11 +142,31 @@ def replay_bag(bag_path: str | Path, rate: float = 1.0, topics: list[str] | None
             if delay > 0:
                 time.sleep(delay)
             _play(bag, pubs, rate, summary, progress)
+            summary.unacknowledged = _drain(pubs, DRAIN_TIMEOUT_S)
         finally:
             node.destroy_node()
             if own_context:
                 rclpy.try_shutdown(context=context)
     return summary
+
+
+#: how long the replay waits, after its last message, for reliable subscribers to acknowledge
+#: what is still in flight (destroying a publisher drops unacknowledged samples)
+DRAIN_TIMEOUT_S = 5.0
+
+
+def _drain(pubs: dict[str, Any], timeout: float) -> list[str]:
+    """Wait until every publisher's samples are acknowledged (reliable QoS; best effort returns
+    at once) or ``timeout`` s have passed in total; the topics still unacknowledged."""
+    from rclpy.duration import Duration
+
+    end = time.monotonic() + timeout
+    late = []
+    for topic, pub in pubs.items():
+        left = max(end - time.monotonic(), 0.0)
+        if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+            late.append(topic)
+    return late
 
 
 def _wait_subscribers(node: Any, pubs: dict[str, Any], remaps: dict[str, str],

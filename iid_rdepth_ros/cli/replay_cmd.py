@@ -50,4 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {topic}: {n}")
     for topic, why in sorted(summary.skipped_topics.items()):
         print(f"  skipped {topic}: {why}")
+    for topic in summary.unacknowledged:
+        print(f"  {topic}: not every message acknowledged by its subscribers after the last one "
+              "(a slow subscriber may have missed the end)")
     return 0
