@@ -59,6 +59,10 @@ def cache_key(model: torch.nn.Module, frames: DepthFrames, fields: Sequence[str]
         "frames": hashlib.sha256(np.asarray(frames.indices, np.int64).tobytes()).hexdigest(),
         "fields": sorted(fields),
     }
+    if "hint" in fields:  # the SGBM set-up that made the hints
+        from iid_rdepth_ros.training.sgbm import HINT_NEAR_M, SgbmParams
+
+        info["hint"] = {"sgbm": SgbmParams().as_dict(), "near_m": HINT_NEAR_M}
     blob = json.dumps(info, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
 

@@ -226,8 +226,12 @@ def evaluate_sgbm(data_dir: str | Path, model_name_or_path: str | None = None, a
     return result
 
 
+#: nearest depth the SGBM hints search for (sets the disparity range, ``SgbmParams.for_camera``)
+HINT_NEAR_M = 2.0
+
+
 def sgbm_hints(images: Any, aux: Any, fx: Any, baseline: Any, size: tuple[int, int],
-               near_m: float = 2.0) -> np.ndarray:
+               near_m: float = HINT_NEAR_M) -> np.ndarray:
     """SGBM depth hints for a collated batch: (B, 1, h, w) float32 metres, 0 where SGBM found
     no match (the "no measurement" value of the ground truth).
 
