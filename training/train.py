@@ -558,8 +558,9 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
             extra["stereo_loss"].append(float(term.detach()))
             loss = loss + stereo_weight * term
         value = float(value_t)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"stage {stage} step {step}: loss is {value}")
+        if not (math.isfinite(value) and math.isfinite(float(loss.detach()))):
+            raise FloatingPointError(f"stage {stage} step {step}: loss is {value} (with the "
+                                     f"auxiliary terms {float(loss.detach())})")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if cfg.grad_clip > 0:
