@@ -9,9 +9,11 @@ serves both; the batches with the view are spread evenly (step ``s`` uses it whe
 
 Loss: SILog (training/losses.py) between the metric prediction -- the network's depth at the
 canonical focal times ``fx / canonical_focal`` -- and the sparse LiDAR-like ground truth, at the
-data's own resolution (the decoder upsamples to it). Optimiser: AdamW over
-``model.trainable_parameters()`` only (the encoder is asserted absent), linear warm-up then
-constant or cosine LR, global grad-norm clipping.
+data's own resolution (the decoder upsamples to it). Optional terms: ``stageN.hint_weight`` x
+log-L1 to OpenCV SGBM depth of the training stereo pair where the LiDAR has no return, and
+``stage2.stereo_loss_weight`` x log-L1 of AV-LFE's own stereo depth (aux steps). Optimiser:
+AdamW over ``model.trainable_parameters()`` only (the encoder is asserted absent), linear
+warm-up then constant or cosine LR, global grad-norm clipping.
 
 Determinism and exact resume: the batch of step ``s`` (epoch-wise permutations seeded by
 ``(seed, stage, epoch)``), the aux choice and the torch RNG seed of the step are pure functions
