@@ -32,10 +32,14 @@ def gray(x):
     return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
 
 
-def normed(g):
-    m = F.avg_pool2d(g, win, 1, win // 2, count_include_pad=False)
-    v = F.avg_pool2d(g * g, win, 1, win // 2, count_include_pad=False) - m * m
-    return (g - m) / (v.clamp_min(0) + 1e-4).sqrt()
+def window_mean(x):
+    return F.avg_pool2d(x, win, 1, win // 2, count_include_pad=False)
+
+
+def window_stats(g):
+    """Per-pixel mean and standard deviation (+1e-4 variance floor) over the window."""
+    m = window_mean(g)
+    return m, (window_mean(g * g) - m**2).clamp_min(0).add(1e-4).sqrt()
 
 
 def zncc_depth(img, aux, fb):
@@ -45,29 +49,15 @@ def zncc_depth(img, aux, fb):
     disp = fb * inv
     xs = torch.arange(w).float()
     # ZNCC: mean over window of product of normalised (per-window) intensities
-    m_l = F.avg_pool2d(gl, win, 1, win // 2, count_include_pad=False)
-    s_l = (
-        (F.avg_pool2d(gl * gl, win, 1, win // 2, count_include_pad=False) - m_l**2)
-        .clamp_min(0)
-        .add(1e-4)
-        .sqrt()
-    )
+    m_l, s_l = window_stats(gl)
+    gy = ((2 * torch.arange(h).float() + 1) / h - 1)[:, None].expand(h, w)
     costs = []
     for d in disp.tolist():
         gx = (2 * (xs - d) + 1) / w - 1
-        grid = torch.stack(
-            [gx.expand(h, w), ((2 * torch.arange(h).float() + 1) / h - 1)[:, None].expand(h, w)],
-            -1,
-        )[None]
+        grid = torch.stack([gx.expand(h, w), gy], -1)[None]
         sh = F.grid_sample(gr, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        m_r = F.avg_pool2d(sh, win, 1, win // 2, count_include_pad=False)
-        s_r = (
-            (F.avg_pool2d(sh * sh, win, 1, win // 2, count_include_pad=False) - m_r**2)
-            .clamp_min(0)
-            .add(1e-4)
-            .sqrt()
-        )
-        cov = F.avg_pool2d(gl * sh, win, 1, win // 2, count_include_pad=False) - m_l * m_r
+        m_r, s_r = window_stats(sh)
+        cov = window_mean(gl * sh) - m_l * m_r
         costs.append(cov / (s_l * s_r))
     cv = torch.cat(costs, 1)  # (1, D, h, w)
     p = torch.softmax(cv * temp, 1)
