@@ -35,6 +35,9 @@ CACHE_VERSION = 1
 MAIN_LEVELS = 4
 AUX_LEVELS = 2
 DEPTH_SCALE = 256.0
+#: per-pixel targets, stored as uint16 metres * DEPTH_SCALE (0 = none)
+TARGETS = ("lidar", "depth", "hint")
+FIELDS = ("main", "aux", *TARGETS)
 
 
 def encoder_digest(model: torch.nn.Module) -> str:
@@ -87,7 +90,7 @@ class FeatureCache:
         for another process (rank 0 of a distributed run) to finish building it."""
         if mode not in ("off", "memory", "disk"):
             raise ValueError(f"cache mode must be off | memory | disk, got {mode!r}")
-        unknown = set(fields) - {"main", "aux", "lidar", "depth", "hint"}
+        unknown = set(fields) - set(FIELDS)
         if unknown:
             raise ValueError(f"unknown cache fields {sorted(unknown)}")
         for name in ("aux", "hint"):
@@ -155,7 +158,7 @@ class FeatureCache:
                     values[f"{view}{lvl}"] = t.to(torch.float16).numpy()
             if "hint" in self.fields:
                 batch["hint"] = torch.from_numpy(self._hints(batch))
-            for name in ("lidar", "depth", "hint"):
+            for name in TARGETS:
                 if name in self.fields:
                     d = batch[name].numpy() * DEPTH_SCALE
                     values[name] = np.clip(np.rint(d), 0, 65535).astype(np.uint16)
@@ -227,7 +230,7 @@ class FeatureCache:
         if aux:
             out["aux"] = [torch.from_numpy(np.asarray(self.arrays[f"aux{lvl}"][idx])).float()
                           for lvl in range(AUX_LEVELS)]
-        for name in ("lidar", "depth", "hint"):
+        for name in TARGETS:
             if name in self.arrays:
                 d = np.asarray(self.arrays[name][idx]).astype(np.float32) / DEPTH_SCALE
                 out[name] = torch.from_numpy(d)
