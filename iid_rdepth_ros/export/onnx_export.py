@@ -36,6 +36,10 @@ INPUT_NAMES = {"mono": ["image"], "stereo": ["image", "aux", "fb"]}
 PROTOBUF_LIMIT = 2**31 - 1
 #: ONNX Runtime vs PyTorch agreement required after export (relative, on depth).
 PARITY_RTOL = 1e-3
+#: the stereo graph's refinement (``model.stereo_refine``) thresholds its matches, and a near
+#: tie between two candidates may go the other way in ONNX Runtime: that graph passes when at
+#: most this share of its pixels lies beyond PARITY_RTOL
+PARITY_REFINE_SHARE = 0.01
 
 
 @dataclass
@@ -145,7 +149,8 @@ def fold_constants(path: Path) -> onnx.ModelProto:
 
 def ort_parity(model: torch.nn.Module, path: Path, variant: str, height: int, width: int,
                steps: int) -> dict[str, float]:
-    """Max absolute / relative depth difference between PyTorch and ONNX Runtime (CPU)."""
+    """Max absolute / relative depth difference between PyTorch and ONNX Runtime (CPU) and
+    the share of pixels beyond PARITY_RTOL."""
     import onnxruntime as ort
     import torch
 
@@ -157,8 +162,17 @@ def ort_parity(model: torch.nn.Module, path: Path, variant: str, height: int, wi
     feeds = {name: a.numpy() for name, a in zip(INPUT_NAMES[variant], args, strict=True)}
     out = session.run(["depth"], feeds)[0]
     diff = np.abs(out.astype(np.float64) - reference)
-    return {"max_abs": float(diff.max()),
-            "max_rel": float((diff / np.maximum(np.abs(reference), 1e-6)).max())}
+    rel = diff / np.maximum(np.abs(reference), 1e-6)
+    return {"max_abs": float(diff.max()), "max_rel": float(rel.max()),
+            "share_above_rtol": float((rel > PARITY_RTOL).mean())}
+
+
+def parity_ok(parity: dict[str, float], refined: bool) -> bool:
+    """Whether an ``ort_parity`` result passes: every pixel within PARITY_RTOL, or for a
+    graph with the thresholded stereo refinement, all but PARITY_REFINE_SHARE of them."""
+    if refined:
+        return parity["share_above_rtol"] <= PARITY_REFINE_SHARE
+    return parity["max_rel"] <= PARITY_RTOL
 
 
 def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, height: int,
@@ -209,7 +223,10 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
             "tensorrt10_issues": [str(i) for i in compat[variant].issues],
         }
         if verify:
-            entry["ort_vs_torch"] = ort_parity(model, path, variant, height, width, steps)
+            parity = ort_parity(model, path, variant, height, width, steps)
+            refined = variant == "stereo" and getattr(model, "refiner", None) is not None
+            entry["ort_vs_torch"] = {**parity, "refined": refined,
+                                     "ok": parity_ok(parity, refined)}
         entries[variant] = entry
     sidecar = {
         "format": SIDECAR_FORMAT, **meta, "graphs": entries,
@@ -217,7 +234,8 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
         "folding": "torch do_constant_folding + onnxruntime basic optimisations",
         "torch": torch.__version__,
         "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-        "parity_rtol": PARITY_RTOL, **(extra or {}),
+        "parity_rtol": PARITY_RTOL, "parity_refine_share": PARITY_REFINE_SHARE,
+        **(extra or {}),
     }
     sidecar_path = out_dir / SIDECAR
     sidecar_path.write_text(json.dumps(sidecar, indent=2) + "\n", "utf-8")

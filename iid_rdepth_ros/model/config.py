@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 _BIN_SPACES = ("log", "linear")
 #: AV-LFE settings of configs written before these keys existed (see AVLFEConfig)
-LEGACY_AVLFE = {"prior": False, "candidate_spacing": "inverse"}
+LEGACY_AVLFE = {"prior": False, "candidate_spacing": "inverse", "refine": False}
 _UPSAMPLERS = ("convex", "bilinear")
 _BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 _PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
@@ -174,8 +174,15 @@ class AVLFEConfig(_ConfigBase):
     temperature: initial softmax temperature of the cost volume (learned).
     prior: also hand the stereo depth to the bin head as a per-pixel Cauchy likelihood
         (initial spread ``prior_sigma`` in log depth, at least ``prior_min_sigma``).
-    Checkpoint cards written before ``prior`` / ``candidate_spacing`` existed load with
-    ``prior: false, candidate_spacing: inverse`` (``LEGACY_AVLFE``): what they were trained with.
+    refine: check the output depth against the auxiliary view at full resolution
+        (``model.stereo_refine``, no parameters): ``refine_candidates`` disparities within
+        ``+-max(refine_band * d, refine_min_band px)`` of the predicted one, ZNCC over
+        ``refine_window``-square grey windows, replaced where the best ZNCC exceeds
+        ``refine_confidence``; elsewhere the matched pixels' log-depth correction is
+        averaged over a ``refine_spread``-square box in ``refine_layers`` log-depth layers.
+    Checkpoint cards written before ``prior`` / ``candidate_spacing`` / ``refine`` existed load
+    with ``prior: false, candidate_spacing: inverse, refine: false`` (``LEGACY_AVLFE``): what
+    they were evaluated with.
     """
 
     enabled: bool = True
@@ -191,6 +198,14 @@ class AVLFEConfig(_ConfigBase):
     prior: bool = True
     prior_sigma: float = 0.15
     prior_min_sigma: float = 0.02
+    refine: bool = True
+    refine_candidates: int = 17
+    refine_window: int = 11
+    refine_band: float = 0.4
+    refine_min_band: float = 2.0
+    refine_confidence: float = 0.9
+    refine_spread: int = 63
+    refine_layers: int = 8
 
     def validate(self) -> None:
         if not self.levels or any(lv not in (0, 1) for lv in self.levels):
@@ -211,6 +226,22 @@ class AVLFEConfig(_ConfigBase):
         _choice("avlfe.candidate_spacing", self.candidate_spacing, ("log", "inverse"))
         if not 0 < self.prior_min_sigma < self.prior_sigma:
             raise ValueError("avlfe needs 0 < prior_min_sigma < prior_sigma")
+        if self.refine_candidates < 3:
+            raise ValueError(f"avlfe.refine_candidates must be >= 3, got "
+                             f"{self.refine_candidates}")
+        if self.refine_window < 1 or self.refine_window % 2 == 0:
+            raise ValueError(f"avlfe.refine_window must be odd and >= 1, got "
+                             f"{self.refine_window}")
+        if self.refine_spread < 1 or self.refine_spread % 2 == 0:
+            raise ValueError(f"avlfe.refine_spread must be odd and >= 1, got "
+                             f"{self.refine_spread}")
+        if self.refine_layers < 2:
+            raise ValueError(f"avlfe.refine_layers must be >= 2, got {self.refine_layers}")
+        if self.refine_band <= 0 or self.refine_min_band <= 0:
+            raise ValueError("avlfe.refine_band and avlfe.refine_min_band must be > 0")
+        if not -1 <= self.refine_confidence < 1:
+            raise ValueError(f"avlfe.refine_confidence must be in [-1, 1), got "
+                             f"{self.refine_confidence}")
 
 
 @dataclass

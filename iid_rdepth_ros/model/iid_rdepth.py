@@ -18,6 +18,7 @@ from .encoder import FeatureEncoder
 from .head import BinHead
 from .invertible import CouplingStack
 from .layers import resize_to
+from .stereo_refine import StereoRefiner
 from .upsample import ConvexUpsampler
 
 VARIANTS = ("full", "baseline")
@@ -55,6 +56,7 @@ class IIDRDepth(nn.Module):
                           if dec.upsampler == "convex" else None)
         self.diffusion: InvTIndDiffusion | None = None
         self.avlfe: AVLFE | None = None
+        self.refiner: StereoRefiner | None = None
         if variant == "full":
             if cfg.diffusion.enabled:
                 self.diffusion = InvTIndDiffusion(enc[2], enc[3], cfg.diffusion)
@@ -66,6 +68,8 @@ class IIDRDepth(nn.Module):
                         ch[level], inv.blocks, hidden, inv.subnet_lipschitz, inv.scale_bound)
             if cfg.avlfe.enabled:
                 self.avlfe = AVLFE(enc, cfg.avlfe, cfg.avlfe_far_depth)
+                if cfg.avlfe.refine:
+                    self.refiner = StereoRefiner(cfg.avlfe, cfg.max_depth)
         self.stage = 0
         self.set_stage(2 if variant == "full" else 1)
 
@@ -129,7 +133,10 @@ class IIDRDepth(nn.Module):
             if fb is None:
                 raise ValueError("an auxiliary view needs fb (canonical focal x baseline)")
             aux_feats = self.encode(aux, levels=2)
-        return self.decode(feats, aux_feats, fb, steps, out_size=tuple(image.shape[-2:]))
+        depth = self.decode(feats, aux_feats, fb, steps, out_size=tuple(image.shape[-2:]))
+        if aux_feats is not None and self.refiner is not None:
+            depth = self.refiner(image, aux, fb, depth)
+        return depth
 
     def diffusion_steps(self, steps: int | None) -> int:
         if steps is not None:

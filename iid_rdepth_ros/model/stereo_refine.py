@@ -1,0 +1,134 @@
+"""AV-LFE stereo refinement: a parameter-free, full-resolution check of the output depth
+against the auxiliary view (stereo only; runs after the decoder, at the input size).
+
+Why: AV-LFE matches on stride-4 features, where 40 m is 1.3 px of disparity, so its cue is
+coarse. At full resolution, plain window matching is far more precise than the network
+where it is right (synth-street validation: SGBM's median error is 5-10x below the network's
+at every range) but its RMSE is ruined by gross mismatches. Searching only in a band around
+the network's own disparity keeps the precision and avoids most gross mismatches; where the
+match is weak, the network's depth stays.
+
+For each pixel with predicted depth ``Z`` (canonical focal) and ``d0 = fb / Z`` (pixels of
+the input): ``refine_candidates`` disparities span ``d0 +- max(refine_band * d0,
+refine_min_band)``; each is scored by the zero-mean normalised cross-correlation (ZNCC) of
+grey ``refine_window``-square windows (box filters, separable; borders use the valid part);
+a parabola through the best score and its neighbours gives the sub-candidate disparity. The
+refined depth replaces ``Z`` where the best ZNCC exceeds ``refine_confidence`` and is not at
+either end of the band (the true disparity is then likely outside it).
+
+Elsewhere, the correction spreads from those matched pixels: the log ratio refined / predicted
+is averaged over a ``refine_spread``-square box, per log-depth layer (``refine_layers`` hat
+functions between 1 m and max_depth, so a facade's correction does not bleed onto the car in
+front of it), and applied where at least 1 % of the box (layer-weighted) was matched. The
+network's errors are mostly smooth in scale over a surface, so a few exact matches fix their
+neighbours (synth-street validation, every 4th frame, pooled RMSE: network 3.29, matched
+pixels replaced 3.01, plus the spread correction 2.56). Nothing is learned:
+the module adds no parameters and training (which runs on cached features, without images)
+never sees it. Every op (GridSample, AveragePool, ArgMax, GatherElements, Where) exports to
+ONNX opset 17 and parses in TensorRT 10.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import AVLFEConfig
+
+#: variance floor of a ZNCC window (grey levels in [0, 1]): flat windows score ~0, not noise
+VARIANCE_FLOOR = 1e-4
+#: a pixel takes the spread correction when at least this share of its box was matched
+MIN_SEED_SHARE = 0.01
+#: the spread correction is averaged at this stride (the input is a multiple of 32)
+SPREAD_STRIDE = 4
+#: luma weights (ITU-R BT.601) for the grey images that are matched
+LUMA = (0.299, 0.587, 0.114)
+
+
+class StereoRefiner(nn.Module):
+    """Full-resolution stereo check and correction of the decoder's depth (see the module
+    docstring); ``max_depth`` caps the depths it produces."""
+
+    def __init__(self, cfg: AVLFEConfig, max_depth: float) -> None:
+        super().__init__()
+        self.window = cfg.refine_window
+        self.band = cfg.refine_band
+        self.min_band = cfg.refine_min_band
+        self.confidence = cfg.refine_confidence
+        self.spread = cfg.refine_spread
+        self.near_depth = cfg.near_depth
+        self.max_depth = max_depth
+        self.register_buffer("offsets", torch.linspace(-1.0, 1.0, cfg.refine_candidates),
+                             persistent=False)
+        layers = torch.linspace(0.0, math.log(max_depth), cfg.refine_layers)
+        self.register_buffer("layers", layers.reshape(1, -1, 1, 1), persistent=False)
+        self.layer_width = float(layers[1] - layers[0])
+        self.register_buffer("luma", torch.tensor(LUMA).reshape(1, 3, 1, 1), persistent=False)
+
+    @staticmethod
+    def _box(x: Tensor, k: int) -> Tensor:
+        p = k // 2
+        x = F.avg_pool2d(x, (1, k), 1, (0, p), count_include_pad=False)
+        return F.avg_pool2d(x, (k, 1), 1, (p, 0), count_include_pad=False)
+
+    def _spread(self, x: Tensor) -> Tensor:
+        """Box average over ``refine_spread`` pixels, computed at 1/4 resolution (64x fewer
+        operations than at full resolution) and bilinearly upsampled."""
+        small = F.avg_pool2d(x, SPREAD_STRIDE)
+        small = self._box(small, max(1, self.spread // SPREAD_STRIDE) | 1)
+        return F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    def _stats(self, g: Tensor) -> tuple[Tensor, Tensor]:
+        mean = self._box(g, self.window)
+        var = (self._box(g * g, self.window) - mean * mean).clamp_min(0)
+        return mean, (var + VARIANCE_FLOOR).sqrt()
+
+    def match(self, image: Tensor, aux: Tensor, fb: Tensor, depth: Tensor
+              ) -> tuple[Tensor, Tensor, Tensor]:
+        """(disparity, best ZNCC, usable) per pixel, each (B, 1, H, W); ``fb`` is (B, 1, 1, 1)."""
+        b, _, h, w = image.shape
+        left = (image * self.luma).sum(1, keepdim=True)
+        right = (aux * self.luma).sum(1, keepdim=True)
+        d0 = fb / depth.clamp(min=self.near_depth, max=self.max_depth)
+        radius = torch.maximum(d0 * self.band, torch.full_like(d0, self.min_band))
+        n = self.offsets.numel()
+        disp = d0 + self.offsets.reshape(1, n, 1, 1) * radius  # (B, N, H, W)
+        xs = torch.arange(w, device=image.device, dtype=image.dtype).reshape(1, 1, 1, w)
+        ys = torch.arange(h, device=image.device, dtype=image.dtype).reshape(1, 1, h, 1)
+        gx = (2 * (xs - disp) + 1) / w - 1  # the right view sees x at x - d
+        gy = ((2 * ys + 1) / h - 1).expand(b, n, h, w)
+        grid = torch.stack([gx, gy], -1).reshape(b, n * h, w, 2)
+        shifted = F.grid_sample(right, grid, mode="bilinear", padding_mode="border",
+                                align_corners=False).reshape(b, n, h, w)
+        mean_l, std_l = self._stats(left)
+        mean_r, std_r = self._stats(shifted)
+        zncc = (self._box(left * shifted, self.window) - mean_l * mean_r) / (std_l * std_r)
+        best = zncc.argmax(1, keepdim=True)
+        # scores of each candidate's neighbours (edge-replicated: the ends are not usable)
+        below = torch.cat([zncc[:, :1], zncc[:, :-1]], 1)
+        above = torch.cat([zncc[:, 1:], zncc[:, -1:]], 1)
+        score, cm, cp = (t.gather(1, best) for t in (zncc, below, above))
+        curve = cm - 2 * score + cp
+        sub = torch.where(curve < -1e-6, 0.5 * (cm - cp) / curve.clamp(max=-1e-6),
+                          torch.zeros_like(curve)).clamp(-0.5, 0.5)
+        index = best.to(d0.dtype)
+        disparity = d0 + ((index + sub) * (2.0 / (n - 1)) - 1.0) * radius
+        usable = (score > self.confidence) & (index > 0.5) & (index < n - 1.5)
+        return disparity, score, usable
+
+    def forward(self, image: Tensor, aux: Tensor, fb: Tensor | float, depth: Tensor) -> Tensor:
+        """Refined depth (B, 1, H, W), canonical focal; ``depth`` at the input size."""
+        fb_t = torch.as_tensor(fb, dtype=depth.dtype, device=depth.device).reshape(-1, 1, 1, 1)
+        disparity, _, usable = self.match(image, aux, fb_t, depth)
+        refined = fb_t / disparity.clamp(min=fb_t / self.max_depth)
+        seeds = usable.to(depth.dtype)
+        log_ratio = torch.log(refined / depth.clamp_min(1e-6)) * seeds
+        log_depth = torch.log(depth.clamp(1.0, self.max_depth))
+        weights = (1 - (log_depth - self.layers).abs() / self.layer_width).clamp_min(0)
+        num = (weights * self._spread(log_ratio * weights)).sum(1, keepdim=True)
+        den = (weights * self._spread(seeds * weights)).sum(1, keepdim=True)
+        spread = torch.where(den > MIN_SEED_SHARE, num / den.clamp_min(MIN_SEED_SHARE),
+                             torch.zeros_like(den))
+        return torch.where(usable, refined, depth * torch.exp(spread))

@@ -1,0 +1,133 @@
+"""AV-LFE stereo refinement (``model.stereo_refine``): known shifts, its limits, config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from iid_rdepth_ros.model import build_model, get_preset
+from iid_rdepth_ros.model.checkpoint import load_checkpoint, save_checkpoint
+from iid_rdepth_ros.model.config import AVLFEConfig
+from iid_rdepth_ros.model.stereo_refine import StereoRefiner
+
+H, W = 64, 192
+FB = 100.0  # focal x baseline, pixels x metres
+TRUE_DISPARITY = 5.3  # pixels: depth 18.87 m
+
+
+def textured(seed: int = 0, flat_from: int | None = None) -> torch.Tensor:
+    """(1, 3, H, W + 16) smooth random texture; columns from ``flat_from`` on are grey."""
+    g = torch.Generator().manual_seed(seed)
+    img = F.avg_pool2d(torch.rand(1, 3, H + 2, W + 18, generator=g), 3, 1)
+    if flat_from is not None:
+        img[..., flat_from:] = 0.5
+    return img
+
+
+def stereo_pair(disparity: float, flat_from: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left view and a right view in which every point sits ``disparity`` px further left."""
+    scene = textured(flat_from=flat_from)
+    xs = torch.arange(W, dtype=torch.float32)  # the right view looks up to 16 px further right
+    ys = torch.arange(H, dtype=torch.float32)
+
+    def view(shift: float) -> torch.Tensor:
+        gx = (2 * (xs + shift) + 1) / (W + 16) - 1
+        gy = (2 * ys + 1) / H - 1
+        grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1)[None]
+        return F.grid_sample(scene, grid, mode="bilinear", align_corners=False)
+
+    return view(0.0), view(disparity)
+
+
+def refine(depth_guess: torch.Tensor, flat_from: int | None = None, **cfg: object
+           ) -> torch.Tensor:
+    left, right = stereo_pair(TRUE_DISPARITY, flat_from)
+    refiner = StereoRefiner(AVLFEConfig(**cfg), max_depth=80.0)
+    with torch.no_grad():
+        return refiner(left, right, torch.tensor([FB]), depth_guess)
+
+
+def interior(x: torch.Tensor) -> torch.Tensor:
+    return x[..., 8:-8, 16:-16]  # away from the borders (border padding, partial windows)
+
+
+def test_recovers_a_known_subpixel_disparity_from_a_20_percent_wrong_guess() -> None:
+    truth = FB / TRUE_DISPARITY
+    out = refine(torch.full((1, 1, H, W), 1.2 * truth))
+    rel = (interior(out) - truth).abs() / truth
+    # the guess was 20 % off; 3 % is 0.16 px: the parabola through ZNCC scores of bilinearly
+    # resampled windows is pulled towards whole pixels (~0.1 px here)
+    assert rel.median() < 0.03
+    assert (rel < 0.05).float().mean() > 0.9
+
+
+def test_a_guess_outside_the_band_is_left_alone() -> None:
+    """True disparity 5.3 px; a guess of 1.5 px with band +-max(0.4 * d, 2 px) cannot reach it:
+    the best score lands on the band's end and nothing is replaced or spread."""
+    guess = torch.full((1, 1, H, W), FB / 1.5)
+    out = refine(guess)
+    assert torch.equal(out, guess)
+
+
+def test_flat_images_change_nothing() -> None:
+    guess = torch.full((1, 1, H, W), 20.0)
+    refiner = StereoRefiner(AVLFEConfig(), max_depth=80.0)
+    grey = torch.full((1, 3, H, W), 0.4)
+    with torch.no_grad():
+        assert torch.equal(refiner(grey, grey, torch.tensor([FB]), guess), guess)
+
+
+def test_matched_corrections_spread_into_a_textureless_neighbourhood() -> None:
+    truth = FB / TRUE_DISPARITY
+    guess = torch.full((1, 1, H, W), 1.2 * truth)
+    # texture only in the left part of the scene: no match possible right of it
+    out = refine(guess, flat_from=W // 2)
+    cols = slice(W // 2 + 16, W // 2 + 28)  # textureless beyond any ZNCC window
+    flat = out[..., 8:-8, cols]  # within the spread box of matched pixels
+    assert ((flat - truth).abs() / truth).median() < 0.05  # was 0.2
+    far = out[..., 8:-8, -8:]  # beyond the 63-px spread box of any matched pixel
+    assert torch.equal(far, guess[..., 8:-8, -8:])
+    without_spread = refine(guess, flat_from=W // 2, refine_spread=1)
+    assert torch.equal(without_spread[..., 8:-8, cols], guess[..., 8:-8, cols])
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("refine_candidates", 2, "refine_candidates"),
+    ("refine_window", 10, "odd"),
+    ("refine_spread", 0, "refine_spread"),
+    ("refine_layers", 1, "refine_layers"),
+    ("refine_band", 0.0, "refine_band"),
+    ("refine_confidence", 1.0, "refine_confidence"),
+])
+def test_bad_refine_settings_are_refused(key: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AVLFEConfig(**{key: value}).validate()
+
+
+def test_full_model_refines_only_with_an_aux_view_and_old_cards_load_without(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = build_model(get_preset("lite0-96x320"), variant="full").eval()
+    assert model.refiner is not None and not list(model.refiner.parameters())
+    left, right = stereo_pair(TRUE_DISPARITY)
+    left, right = left[..., :, :192], right[..., :, :192]
+    with torch.no_grad():
+        mono = model(left)
+        feats, aux_feats = model.encode(left), model.encode(right, levels=2)
+        decoded = model.decode(feats, aux_feats, FB, out_size=(H, W))
+        stereo = model(left, right, FB)
+    assert not torch.equal(stereo, decoded)  # the refinement acted on the decoded depth
+    assert torch.equal(model(left), mono)
+    # a card written before the refinement existed loads without it (what it was tested with)
+    stem = tmp_path / "old"
+    save_checkpoint(stem, model)
+    card = stem.with_suffix(".yaml")
+    text = card.read_text()
+    lines = [ln for ln in text.splitlines() if "refine" not in ln]
+    card.write_text("\n".join(lines) + "\n")
+    old, _ = load_checkpoint(stem)
+    assert old.refiner is None and not old.cfg.avlfe.refine
+    with torch.no_grad():
+        np.testing.assert_array_equal(old.eval()(left, right, FB).numpy(), decoded.numpy())
