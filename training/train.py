@@ -336,6 +336,8 @@ class _Run:
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module, stage: int) -> dict[str, dict[str, float]]:
+        """Mono (and in stage 2 stereo) metrics on the cached validation features: the
+        decoder only, so without AV-LFE's image-level stereo refinement (``avlfe.refine``)."""
         from iid_rdepth_ros.training.metrics import MetricAccumulator
 
         if self.cfg.data.val is None:
