@@ -24,7 +24,7 @@ network's errors are mostly smooth in scale over a surface, so a few exact match
 neighbours (synth-street validation, every 4th frame, pooled RMSE: network 3.29, matched
 pixels replaced 3.01, plus the spread correction 2.56). Nothing is learned:
 the module adds no parameters and training (which runs on cached features, without images)
-never sees it. Every op (GridSample, AveragePool, ArgMax, GatherElements, Where) exports to
+never sees it. Every op (GatherElements, AveragePool, ArgMax, Where, Resize) exports to
 ONNX opset 17 and parses in TensorRT 10.
 """
 from __future__ import annotations
@@ -85,6 +85,21 @@ class StereoRefiner(nn.Module):
         var = (self._box(g * g, self.window) - mean * mean).clamp_min(0)
         return mean, (var + VARIANCE_FLOOR).sqrt()
 
+    @staticmethod
+    def _shift_rows(right: Tensor, disp: Tensor) -> Tensor:
+        """``right`` (B, 1, H, W) sampled at ``x - disp`` along each row, linear, clamped at the
+        borders: ``grid_sample(..., padding_mode="border")`` for a purely horizontal shift,
+        but two GatherElements (ONNX Runtime's GridSample is several times slower here)."""
+        w = right.shape[-1]
+        xs = torch.arange(w, device=right.device, dtype=right.dtype)
+        x = (xs - disp).clamp(0, w - 1)  # the right view sees x at x - d
+        x0 = x.floor().clamp(max=w - 2)
+        frac = x - x0
+        index = x0.long()
+        rows = right.expand(-1, disp.shape[1], -1, -1)
+        left_px = rows.gather(3, index)
+        return left_px + frac * (rows.gather(3, index + 1) - left_px)
+
     def match(self, image: Tensor, aux: Tensor, fb: Tensor, depth: Tensor
               ) -> tuple[Tensor, Tensor, Tensor]:
         """(disparity, best ZNCC, usable) per pixel, each (B, 1, H, W); ``fb`` is (B, 1, 1, 1)."""
@@ -95,13 +110,7 @@ class StereoRefiner(nn.Module):
         radius = torch.maximum(d0 * self.band, torch.full_like(d0, self.min_band))
         n = self.offsets.numel()
         disp = d0 + self.offsets.reshape(1, n, 1, 1) * radius  # (B, N, H, W)
-        xs = torch.arange(w, device=image.device, dtype=image.dtype).reshape(1, 1, 1, w)
-        ys = torch.arange(h, device=image.device, dtype=image.dtype).reshape(1, 1, h, 1)
-        gx = (2 * (xs - disp) + 1) / w - 1  # the right view sees x at x - d
-        gy = ((2 * ys + 1) / h - 1).expand(b, n, h, w)
-        grid = torch.stack([gx, gy], -1).reshape(b, n * h, w, 2)
-        shifted = F.grid_sample(right, grid, mode="bilinear", padding_mode="border",
-                                align_corners=False).reshape(b, n, h, w)
+        shifted = self._shift_rows(right, disp)
         mean_l, std_l = self._stats(left)
         mean_r, std_r = self._stats(shifted)
         zncc = (self._box(left * shifted, self.window) - mean_l * mean_r) / (std_l * std_r)
