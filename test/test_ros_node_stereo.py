@@ -44,7 +44,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, Nod
         node = NodeProcess(DOMAIN_ID, NS, {
             "backend": "torch", "model_path": str(ckpt), "input_height": 96,
             "input_width": 320, "aux_mode": "auto", "sync_tolerance": 0.005,
-            "publish_points": False,
+            "publish_points": False, "stereo_refine": False,
         }, logs)
         harness = Harness(context, NS)
         try:
@@ -92,6 +92,7 @@ def test_stereo_engages_falls_back_and_reengages(rig: tuple[Harness, NodeProcess
         mono = _outputs_since(harness, start)[-1][2]
         assert all(_same(d, mono) for _, _, d in _outputs_since(harness, start)[1:])
         assert harness.diagnostics()["aux view"] == "absent"
+        assert harness.diagnostics()["stereo refine"] == "False"  # the parameter reached it
 
         # aux camera appears: AV-LFE engages, the depth changes
         t_aux = time.time()

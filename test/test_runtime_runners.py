@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from iid_rdepth_ros.export.onnx_meta import get_metadata
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
 from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, RunnerError, create_runner
@@ -149,6 +150,39 @@ def test_baseline_model_has_no_stereo_path_and_runs_mono(tmp_path: Path, frame: 
             with_aux = runner.infer(frame.image, aux=frame.aux, intrinsics=frame.intrinsics,
                                     baseline_m=frame.baseline_m)
             np.testing.assert_array_equal(mono, with_aux)
+
+
+def test_stereo_refine_off_drops_the_refinement_in_every_backend(tmp_path: Path,
+                                                                  frame: Frame) -> None:
+    torch.manual_seed(3)
+    model = build_model(get_preset("lite0-96x320"), variant="full")  # refinement on
+    save_checkpoint(tmp_path / "net", model)
+    ckpt = str(tmp_path / "net")
+    stereo = {"aux": frame.aux, "intrinsics": frame.intrinsics, "baseline_m": frame.baseline_m,
+              "output_resolution": "network"}
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        for refine in (True, False):
+            config = RunnerConfig(backend=backend, model_path=ckpt, stereo_refine=refine,
+                                  **SIZE)
+            with create_runner(config) as runner:
+                outs[backend, refine] = runner.infer(frame.image, **stereo)
+                assert runner.info["stereo_refine"] is refine
+                if backend == "onnxruntime":
+                    graphs = runner.info["graphs"]
+                    assert graphs["stereo"].endswith("stereo.onnx")
+                    assert get_metadata(graphs["stereo"])["stereo_refine"] is refine
+                    assert Path(graphs["stereo"]).parent.name.endswith("_norefine") != refine
+                    if refine:
+                        refined_graph = graphs["mono"]
+    assert not np.allclose(outs["torch", True], outs["torch", False], equal_nan=True)
+    # without the thresholded refinement both backends agree pixel for pixel
+    np.testing.assert_allclose(outs["onnxruntime", False], outs["torch", False], rtol=1e-4,
+                               equal_nan=True)
+    off = RunnerConfig(backend="onnxruntime", model_path=refined_graph, stereo_refine=False,
+                       **SIZE)
+    with pytest.raises(RunnerError, match="--no-stereo-refine"):
+        create_runner(off).load()
 
 
 def test_session_options_spin_wait() -> None:

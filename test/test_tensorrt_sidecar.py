@@ -55,6 +55,16 @@ def test_each_difference_is_named(field: str, value: object, words: str, shown: 
     assert len(problems) == 1 and words in problems[0] and shown in problems[0]
 
 
+def test_a_refined_stereo_engine_is_refused_when_the_refinement_is_off() -> None:
+    refined = _sidecar(variant="stereo", stereo_refine=True)
+    assert sidecar_mismatches(refined, ENV) == []  # stereo_refine on (the default) takes it
+    problems = sidecar_mismatches(refined, ENV, stereo_refine=False)
+    assert len(problems) == 1 and "--no-stereo-refine" in problems[0]
+    plain = _sidecar(variant="stereo", stereo_refine=False)
+    assert sidecar_mismatches(plain, ENV, stereo_refine=False) == []
+    assert sidecar_mismatches(_sidecar(stereo_refine=True), ENV, stereo_refine=False) == []
+
+
 def test_engine_key_changes_with_every_key_field() -> None:
     keys = {engine_key(_sidecar())}
     for field, value in [("precision", "int8"), ("steps", 2), ("gpu_name", "x"),

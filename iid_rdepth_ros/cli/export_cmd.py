@@ -26,6 +26,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--steps", type=int, metavar="T",
                    help="diffusion steps baked into the graph (default: the checkpoint's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17)")
+    p.add_argument("--no-stereo-refine", action="store_true",
+                   help="leave AV-LFE's full-resolution stereo refinement out of the stereo "
+                        "graph (faster, less accurate)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the ONNX Runtime vs PyTorch check")
     p.add_argument("--strict", action="store_true",
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.opset < 17:
         raise ValueError(f"--opset must be >= 17, got {args.opset}")
     result = export_checkpoint(args.model, args.out, args.height, args.width, args.steps,
-                               opset=args.opset, verify=not args.no_verify)
+                               opset=args.opset, verify=not args.no_verify,
+                               stereo_refine=not args.no_stereo_refine)
     meta = result.sidecar
     print(f"model {args.model} (preset {meta['preset']}) at {meta['height']}x{meta['width']}, "
           f"T={meta['steps']}, opset {meta['opset']}")

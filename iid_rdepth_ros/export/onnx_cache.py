@@ -1,6 +1,7 @@
 """Export a checkpoint to ONNX once and reuse it (onnxruntime backend, benchmarks).
 
-The cache key is the checkpoint digest (weights + card), the input size, T and the opset.
+The cache key is the checkpoint digest (weights + card), the input size, T, the opset and,
+when it is left out, the stereo refinement.
 The cache lives beside the checkpoint (``<dir>/.onnx_cache/<key>/``) when that directory is
 writable and not the package's own, else in ``$IID_RDEPTH_CACHE``, ``$XDG_CACHE_HOME`` or
 ``~/.cache`` under ``iid_rdepth_ros/onnx/``. Entries are written to a temporary directory
@@ -64,15 +65,19 @@ def _valid(entry: Path) -> dict[str, Path] | None:
 
 
 def cached_export(model_ref: str | Path, height: int, width: int, steps: int | None = None,
-                  cache_dir: str | Path | None = None, verify: bool = True) -> dict[str, Path]:
+                  cache_dir: str | Path | None = None, verify: bool = True,
+                  stereo_refine: bool = True) -> dict[str, Path]:
     """``{"mono": path, "stereo": path}`` for the checkpoint at this size and T (exported if
-    not cached yet). Raises FileNotFoundError/ValueError naming a missing or bad checkpoint."""
+    not cached yet; ``stereo_refine=False``: without AV-LFE's stereo refinement, its own
+    entry). Raises FileNotFoundError/ValueError naming a missing or bad checkpoint."""
     from iid_rdepth_ros.export.onnx_export import export_checkpoint
 
     weights, _ = checkpoint_files(model_ref)
     if steps is None:
         steps = checkpoint_config(model_ref).diffusion.steps
     key = f"{checkpoint_digest(model_ref)[:16]}_{height}x{width}_T{steps}_opset{OPSET}"
+    if not stereo_refine:
+        key += "_norefine"
     root = cache_root(weights, cache_dir)
     entry = root / key
     found = _valid(entry)
@@ -81,7 +86,8 @@ def cached_export(model_ref: str | Path, height: int, width: int, steps: int | N
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
-        export_checkpoint(str(model_ref), tmp, height, width, steps, opset=OPSET, verify=verify)
+        export_checkpoint(str(model_ref), tmp, height, width, steps, opset=OPSET, verify=verify,
+                          stereo_refine=stereo_refine)
         if entry.exists() and _valid(entry) is None:  # broken; a valid one may be in use
             shutil.rmtree(entry, ignore_errors=True)
         with contextlib.suppress(OSError):  # another process may have finished it first

@@ -202,7 +202,8 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
             "canonical_focal": float(model_config.canonical_focal),
             "min_depth": float(model_config.min_depth),
             "max_depth": float(model_config.max_depth), "height": height, "width": width,
-            "opset": opset, "checkpoint_sha256": (extra or {}).get("checkpoint_sha256")}
+            "opset": opset, "checkpoint_sha256": (extra or {}).get("checkpoint_sha256"),
+            "stereo_refine": getattr(model, "refiner", None) is not None}
     out_dir.mkdir(parents=True, exist_ok=True)
     for variant in VARIANTS:  # a graph left from an earlier export must not pose as a partner
         if variant not in variants:
@@ -248,11 +249,14 @@ def _input_shape(name: str, height: int, width: int) -> list[int]:
 
 def export_checkpoint(model_ref: str, out_dir: Path, height: int | None = None,
                       width: int | None = None, steps: int | None = None, opset: int = OPSET,
-                      verify: bool = True) -> ExportResult:
-    """Load a checkpoint (name or path) and export it; size defaults to the preset's."""
+                      verify: bool = True, stereo_refine: bool = True) -> ExportResult:
+    """Load a checkpoint (name or path) and export it; size defaults to the preset's.
+    ``stereo_refine=False`` leaves AV-LFE's stereo refinement out of the stereo graph."""
     from iid_rdepth_ros.export.checkpoint_ref import load_model
 
     model, model_config, info = load_model(model_ref)
+    if not stereo_refine and getattr(model, "refiner", None) is not None:
+        model.refiner = None
     height = height or model_config.input_height
     width = width or model_config.input_width
     return export_model(model, model_config, Path(out_dir), height, width, steps,

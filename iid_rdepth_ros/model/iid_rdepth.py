@@ -33,7 +33,9 @@ class IIDRDepth(nn.Module):
     ``variant="baseline"``: encoder + DQI + decoder + BCP + head + upsampler (stage 1).
     ``variant="full"``: adds InvT-IndDiffusion on levels 2/3, invertible coupling blocks in the
     two fine decoder stages and AV-LFE on levels 0/1. All added parts start as exact
-    identities, so a full model loaded with ``load_baseline_state`` reproduces the baseline.
+    identities, so a full model loaded with ``load_baseline_state`` reproduces the baseline
+    (with an auxiliary view, ``forward`` also runs AV-LFE's parameter-free stereo refinement,
+    ``refiner``; set it to None to leave it out).
     """
 
     def __init__(self, cfg: ModelConfig, encoder: FeatureEncoder, variant: str = "full") -> None:
@@ -223,6 +225,8 @@ class IIDRDepth(nn.Module):
         """
         model = IIDRDepth(self.cfg, copy.deepcopy(self.encoder), variant=self.variant)
         model.load_state_dict(self.state_dict())
+        if self.refiner is None:  # switched off on this instance (runtime stereo_refine)
+            model.refiner = None
         model.to(next(self.parameters()).device).eval()
         for module in model.modules():
             if parametrize.is_parametrized(module):

@@ -49,6 +49,7 @@ def build_status(
         "model": runner_info.get("model_path", ""),
         "network size": "x".join(str(v) for v in runner_info.get("network_hw", [])[::-1]),
         "diffusion steps": runner_info.get("diffusion_steps"),
+        "stereo refine": runner_info.get("stereo_refine"),
         "fps in": snap.fps_in,
         "fps out": snap.fps_out,
         "latency p50 ms": snap.latency_p50_ms,

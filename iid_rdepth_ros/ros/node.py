@@ -166,6 +166,7 @@ class DepthNode(LifecycleNode):
             engine_path=current["engine_path"] or None,
             input_height=int(current["input_height"]), input_width=int(current["input_width"]),
             diffusion_steps=int(current["diffusion_steps"]) or None,
+            stereo_refine=bool(current["stereo_refine"]),
             min_depth=DEPTH_LIMITS[0], max_depth=DEPTH_LIMITS[1], device="auto",
             spin_wait=False,  # the cores are shared with DDS and the executor
         )

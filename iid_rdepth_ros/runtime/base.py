@@ -31,6 +31,7 @@ class Runner(ABC):
         self.canonical_focal: float | None = None
         self.steps: int | None = None
         self.has_stereo = True
+        self.stereo_refined = False  # the stereo path runs AV-LFE's stereo refinement
         self.last_latency_s: float | None = None
         self._loaded = False
         self._lock = threading.Lock()
@@ -63,6 +64,7 @@ class Runner(ABC):
             "diffusion_steps": self.steps,
             "canonical_focal": self.canonical_focal,
             "stereo_capable": self.has_stereo,
+            "stereo_refine": self.stereo_refined,
             "loaded": self._loaded,
             "last_latency_ms": None if self.last_latency_s is None else 1e3 * self.last_latency_s,
             **self._extra_info,

@@ -42,6 +42,11 @@ class RunnerConfig:
     usable), ``cpu``, or a torch device such as ``cuda:0``; ``num_threads``: CPU threads for
     torch / onnxruntime (``None`` = all cores). ``cache_dir``: where onnxruntime keeps graphs
     it exports from a checkpoint (``None``: beside the checkpoint, else the user cache).
+    ``stereo_refine``: run AV-LFE's full-resolution stereo refinement where the checkpoint
+    has it (``avlfe.refine``); ``False`` leaves it out of the stereo path (about 40 % less
+    stereo latency on 2 CPU cores, less accurate: see README). For an ``.onnx`` graph or a
+    TensorRT engine the export decides (``iid-rdepth export --no-stereo-refine``); asking for
+    ``False`` with a graph that has it is an error.
     ``spin_wait``: onnxruntime's intra-op threads spin between operators (fastest when the
     runner has the cores to itself; the node turns it off, as its process shares the cores
     with DDS and the executor, see benchmarks/README.md).
@@ -59,6 +64,7 @@ class RunnerConfig:
     num_threads: int | None = None
     cache_dir: str | None = None
     spin_wait: bool = True
+    stereo_refine: bool = True
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:

@@ -82,12 +82,14 @@ def sidecar_mismatches(
     input_hw: tuple[int, int] | None = None,
     steps: int | None = None,
     variant: str | None = None,
+    stereo_refine: bool = True,
 ) -> list[str]:
     """Everything that makes the engine unusable here, one readable item each (empty = OK).
 
     ``environment``: ``tensorrt_version``, ``gpu_name``, ``compute_capability`` of this machine
     (see ``tensorrt_runner.current_environment``). The optional arguments are what the caller
-    expects: the ONNX the engine should come from, the network size, T, and variant.
+    expects: the ONNX the engine should come from, the network size, T, and variant;
+    ``stereo_refine=False`` refuses a stereo engine built with the stereo refinement.
     """
     problems = []
     for name, label in (("tensorrt_version", "TensorRT version"), ("gpu_name", "GPU"),
@@ -106,4 +108,7 @@ def sidecar_mismatches(
         problems.append(_differs("diffusion steps T", sidecar.get("steps"), steps, "configured"))
     if variant is not None and sidecar.get("variant") != variant:
         problems.append(_differs("variant", sidecar.get("variant"), variant, "expected"))
+    if not stereo_refine and sidecar.get("variant") == "stereo" and sidecar.get("stereo_refine"):
+        problems.append("stereo refinement: engine has it, configured off (build the engine "
+                        "from 'iid-rdepth export --no-stereo-refine')")
     return problems

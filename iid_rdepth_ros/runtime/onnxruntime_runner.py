@@ -107,7 +107,8 @@ class OnnxRuntimeRunner(Runner):
         try:
             return cached_export(self.config.model_path, self.config.input_height,
                                  self.config.input_width, self.config.diffusion_steps,
-                                 cache_dir=self.config.cache_dir)
+                                 cache_dir=self.config.cache_dir,
+                                 stereo_refine=self.config.stereo_refine)
         except (ValueError, OSError) as exc:
             raise RunnerError(f"cannot export {self.config.model_path} to ONNX: {exc}") from exc
 
@@ -133,6 +134,7 @@ class OnnxRuntimeRunner(Runner):
         self.canonical_focal = float(mono["canonical_focal"])
         self.steps = int(mono["steps"])
         self.has_stereo = "stereo" in self._sessions
+        self.stereo_refined = bool(metas.get("stereo", {}).get("stereo_refine", False))
         self._extra_info = {"providers": self._sessions["mono"].get_providers(),
                             "graphs": {v: str(p) for v, p in graphs.items()}}
 
@@ -146,6 +148,9 @@ class OnnxRuntimeRunner(Runner):
         steps = self.config.diffusion_steps
         if steps is not None and int(meta["steps"]) != steps:
             problems.append(f"exported with T={meta['steps']}, runner configured for T={steps}")
+        if variant == "stereo" and not self.config.stereo_refine and meta.get("stereo_refine"):
+            problems.append("exported with the stereo refinement, runner configured with "
+                            "stereo_refine off (export with --no-stereo-refine)")
         names = {i.name for i in self._sessions[variant].get_inputs()}
         expected = {"image"} if variant == "mono" else {"image", "aux", "fb"}
         if names != expected:

@@ -53,7 +53,7 @@ def check_engine(engine_path: Path, config: RunnerConfig, environment: dict[str,
     problems = sidecar_mismatches(
         sidecar, environment, onnx_sha256=onnx_sha, input_hw=(config.input_height,
                                                               config.input_width),
-        steps=config.diffusion_steps, variant=variant)
+        steps=config.diffusion_steps, variant=variant, stereo_refine=config.stereo_refine)
     if problems:
         raise RunnerError(f"TensorRT engine {engine_path} does not match: "
                           + "; ".join(problems)
@@ -162,6 +162,7 @@ class TensorRTRunner(Runner):
         self.canonical_focal = float(mono["canonical_focal"])
         self.steps = int(mono["steps"])
         self.has_stereo = "stereo" in self._sessions
+        self.stereo_refined = bool(engines.get("stereo", (None, {}))[1].get("stereo_refine"))
         self._extra_info = {"precision": mono["precision"], **environment,
                             "engines": {v: str(p) for v, (p, _) in engines.items()}}
 

@@ -41,10 +41,13 @@ class TorchRunner(Runner):
             self._model = model.for_export().to(device)
         except RuntimeError as exc:
             raise RunnerError(f"cannot move the model to {device}: {exc}") from exc
+        if not self.config.stereo_refine:
+            self._model.refiner = None
         self._device = device
         self.canonical_focal = float(model_config.canonical_focal)
         self.steps = int(self.config.diffusion_steps or model_config.diffusion.steps)
         self.has_stereo = getattr(self._model, "avlfe", None) is not None
+        self.stereo_refined = getattr(self._model, "refiner", None) is not None
         self._extra_info = {"device": device, "threads": torch.get_num_threads(),
                             "model_variant": getattr(model, "variant", None), **info}
 
