@@ -25,7 +25,10 @@ neighbours (synth-street validation, every 4th frame, pooled RMSE: network 3.29,
 pixels replaced 3.01, plus the spread correction 2.56). Nothing is learned:
 the module adds no parameters and training (which runs on cached features, without images)
 never sees it. Every op (GatherElements, AveragePool, ArgMax, Where, Resize) exports to
-ONNX opset 17 and parses in TensorRT 10.
+ONNX opset 17 and is in TensorRT 10's ONNX op list (checked in test_export_onnx.py).
+
+Not part of the paper. Written by hand: OpenCV's matchers (SGBM) are not differentiable
+tensors and would not go into the ONNX graphs or TensorRT engines.
 """
 from __future__ import annotations
 
