@@ -131,3 +131,17 @@ def test_full_model_refines_only_with_an_aux_view_and_old_cards_load_without(tmp
     assert old.refiner is None and not old.cfg.avlfe.refine
     with torch.no_grad():
         np.testing.assert_array_equal(old.eval()(left, right, FB).numpy(), decoded.numpy())
+
+
+def test_each_frame_of_a_batch_uses_its_own_fb() -> None:
+    left, right = stereo_pair(TRUE_DISPARITY)
+    guess = torch.full((1, 1, H, W), 1.2 * FB / TRUE_DISPARITY)
+    refiner = StereoRefiner(AVLFEConfig(), max_depth=80.0)
+    with torch.no_grad():
+        both = refiner(torch.cat([left, left]), torch.cat([right, right]),
+                       torch.tensor([FB, 2 * FB]), torch.cat([guess, 2 * guess]))
+        alone = [refiner(left, right, torch.tensor([fb]), g)
+                 for fb, g in ((FB, guess), (2 * FB, 2 * guess))]
+    torch.testing.assert_close(both, torch.cat(alone))
+    # the same pixels and disparities, twice the fb: twice the depth
+    torch.testing.assert_close(both[1], 2 * both[0])
