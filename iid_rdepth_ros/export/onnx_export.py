@@ -225,7 +225,7 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
         }
         if verify:
             parity = ort_parity(model, path, variant, height, width, steps)
-            refined = variant == "stereo" and getattr(model, "refiner", None) is not None
+            refined = variant == "stereo" and meta["stereo_refine"]
             entry["ort_vs_torch"] = {**parity, "refined": refined,
                                      "ok": parity_ok(parity, refined)}
         entries[variant] = entry
@@ -255,7 +255,7 @@ def export_checkpoint(model_ref: str, out_dir: Path, height: int | None = None,
     from iid_rdepth_ros.export.checkpoint_ref import load_model
 
     model, model_config, info = load_model(model_ref)
-    if not stereo_refine and getattr(model, "refiner", None) is not None:
+    if not stereo_refine:
         model.refiner = None
     height = height or model_config.input_height
     width = width or model_config.input_width
