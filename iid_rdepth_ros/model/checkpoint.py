@@ -118,6 +118,8 @@ def upgrade_config_dict(config: Any) -> Any:
     if isinstance(avlfe, dict):
         for key, value in LEGACY_AVLFE.items():
             avlfe.setdefault(key, value)
+        if isinstance(avlfe.get("refine_spread"), int):  # one box, before the pyramid
+            avlfe["refine_spread"] = [avlfe["refine_spread"]]
     return config
 
 

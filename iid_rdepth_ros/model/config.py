@@ -177,9 +177,10 @@ class AVLFEConfig(_ConfigBase):
     refine: check the output depth against the auxiliary view at full resolution
         (``model.stereo_refine``, no parameters): ``refine_candidates`` disparities within
         ``+-max(refine_band * d, refine_min_band px)`` of the predicted one, ZNCC over
-        ``refine_window``-square grey windows, replaced where the best ZNCC exceeds
-        ``refine_confidence``; elsewhere the matched pixels' log-depth correction is
-        averaged over a ``refine_spread``-square box in ``refine_layers`` log-depth layers.
+        ``refine_window``-square grey windows; matches whose best ZNCC exceeds
+        ``refine_confidence`` correct the log depth, averaged (weighted by confidence) in
+        ``refine_layers`` log-depth layers over each ``refine_spread`` box size; a finer
+        box is used where its matches cover ``refine_share`` of it, a coarser one elsewhere.
     Checkpoint cards written before ``prior`` / ``candidate_spacing`` / ``refine`` existed load
     with ``prior: false, candidate_spacing: inverse, refine: false`` (``LEGACY_AVLFE``): what
     they were evaluated with.
@@ -203,8 +204,9 @@ class AVLFEConfig(_ConfigBase):
     refine_window: int = 11
     refine_band: float = 0.4
     refine_min_band: float = 2.0
-    refine_confidence: float = 0.9
-    refine_spread: int = 63
+    refine_confidence: float = 0.7
+    refine_spread: tuple[int, ...] = (23, 63, 191)
+    refine_share: float = 0.3
     refine_layers: int = 8
 
     def validate(self) -> None:
@@ -232,9 +234,11 @@ class AVLFEConfig(_ConfigBase):
         if self.refine_window < 1 or self.refine_window % 2 == 0:
             raise ValueError(f"avlfe.refine_window must be odd and >= 1, got "
                              f"{self.refine_window}")
-        if self.refine_spread < 1 or self.refine_spread % 2 == 0:
-            raise ValueError(f"avlfe.refine_spread must be odd and >= 1, got "
-                             f"{self.refine_spread}")
+        if not self.refine_spread or any(k < 1 or k % 2 == 0 for k in self.refine_spread):
+            raise ValueError(f"avlfe.refine_spread must be a non-empty list of odd sizes "
+                             f">= 1, got {self.refine_spread!r}")
+        if not 0 < self.refine_share <= 1:
+            raise ValueError(f"avlfe.refine_share must be in (0, 1], got {self.refine_share}")
         if self.refine_layers < 2:
             raise ValueError(f"avlfe.refine_layers must be >= 2, got {self.refine_layers}")
         if self.refine_band <= 0 or self.refine_min_band <= 0:
