@@ -30,6 +30,8 @@ def test_shipped_checkpoint_loads_and_predicts(name: str, variant: str, frame: d
     assert "iid-rdepth train" in card["command"]
     assert set(card["ablation"]["targets"]) == {
         "default --aux off <= 0.96 x baseline RMSE", "default --aux on <= 0.62 x baseline RMSE"}
+    # training-time validation never ran the stereo refinement: a refined model's card says so
+    assert ("metrics_note" in card) == (model.refiner is not None)
     with torch.inference_mode():
         depth = model(_tensor(frame["left"]))[0, 0].numpy()
     assert depth.shape == (192, 640) and np.isfinite(depth).all() and (depth > 0).all()
