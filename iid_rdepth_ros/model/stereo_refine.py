@@ -5,8 +5,8 @@ Why: AV-LFE matches on stride-4 features, where 40 m is 1.3 px of disparity, so 
 coarse. At full resolution, plain window matching is far more precise than the network
 where it is right (synth-street validation: SGBM's median error is 5-10x below the network's
 at every range) but its RMSE is ruined by gross mismatches. Searching only in a band around
-the network's own disparity keeps the precision and avoids most gross mismatches; where the
-match is weak, the network's depth stays.
+the network's own disparity keeps the precision and avoids most gross mismatches; where no
+strong match is near, the network's depth stays.
 
 For each pixel with predicted depth ``Z`` (canonical focal) and ``d0 = fb / Z`` (pixels of
 the input): ``refine_candidates`` disparities span ``d0 +- max(refine_band * d0,
@@ -140,7 +140,8 @@ class StereoRefiner(nn.Module):
         fb_t = torch.as_tensor(fb, dtype=depth.dtype, device=depth.device).reshape(-1, 1, 1, 1)
         disparity, score, usable = self.match(image, aux, fb_t, depth)
         refined = fb_t / disparity.clamp(min=fb_t / self.max_depth)
-        weight = usable * ((score - self.confidence) / (1 - self.confidence)).clamp(0, 1)
+        weight = usable.to(depth.dtype) * ((score - self.confidence)
+                                           / (1 - self.confidence)).clamp(0, 1)
         log_ratio = torch.log(refined / depth.clamp_min(1e-6)) * weight
         log_depth = torch.log(depth.clamp(1.0, self.max_depth))
         layers = (1 - (log_depth - self.layers).abs() / self.layer_width).clamp_min(0)
