@@ -92,7 +92,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("diffusion_steps", 0, "diffusion denoising steps T; 0 = the checkpoint's default",
               int_range=(0, 64, 1)),
     ParamSpec("stereo_refine", True, "run AV-LFE's full-resolution stereo refinement on stereo "
-              "frames (checkpoints that have it; more accurate, ~40 % more stereo latency on "
+              "frames (checkpoints that have it; more accurate, ~60 % more stereo latency on "
               "CPU)"),
     ParamSpec("aux_mode", "auto", "auxiliary (right) view: auto = use it when it arrives, off = "
               "never subscribe, required = drop frames without it", choices=AUX_MODES),
