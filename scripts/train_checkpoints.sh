@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped checkpoints and the ablation table (CPU, 2 cores: about 1.5 hours).
+# Reproduces the shipped checkpoints and the ablation table (CPU, 2 cores: about 1 hour, 2.5 hours with CONTROLS=1).
 #   baseline: stage-1 decoder trained for N1+N2 steps (cosine schedule)
 #   default:  stage 2 (restoration + invertible stages + AV-LFE) trained for N2 steps from the
 #             baseline run's step-N1 snapshot, so both models get N1+N2 optimisation steps
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin/iid-rdepth}
 N1=${N1:-1500}
-N2=${N2:-600}
+N2=${N2:-1800}
 DATA=${DATA:-data/synth}
 OUT=${OUT:-out/train}
 CONTROLS=${CONTROLS:-1}
