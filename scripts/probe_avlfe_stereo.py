@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import torch
 from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
+from probe_common import to_tensor
 
 from iid_rdepth_ros.model.checkpoint import load_checkpoint
 from iid_rdepth_ros.model.focal import stereo_fb
@@ -36,8 +37,8 @@ rows = {"stereo_all": [], "stereo_conf": [], "mono": [], "full": []}
 confs = []
 for i in range(0, len(ds), 4):
     it = ds[i]
-    img = torch.from_numpy(it["image"]).permute(2, 0, 1)[None].float() / 255
-    aux = torch.from_numpy(it["aux"]).permute(2, 0, 1)[None].float() / 255
+    img = to_tensor(it["image"])
+    aux = to_tensor(it["aux"])
     gt = it["depth"]
     s = it["fx"] / canon
     fb = torch.tensor([stereo_fb(it["baseline_m"], canon)])

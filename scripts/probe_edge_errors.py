@@ -9,14 +9,9 @@ rest. Prints each class's share of pixels and of squared error, its RMSE (pooled
 and the share of its squared error where the prediction is too near.
 """
 
-import sys
-
 import numpy as np
-import torch
-from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
+from probe_common import metric_depth, open_probe
 from scipy.ndimage import maximum_filter, minimum_filter
-
-from iid_rdepth_ros.model.checkpoint import load_checkpoint
 
 
 def hidden_from_right(disparity: np.ndarray) -> np.ndarray:
@@ -28,23 +23,12 @@ def hidden_from_right(disparity: np.ndarray) -> np.ndarray:
     return beyond < x_right - 0.5
 
 
-torch.set_num_threads(2)
-args = [a for a in sys.argv[1:] if a != "--aux"]
-use_aux = "--aux" in sys.argv
-model, _ = load_checkpoint(args[0])
-model.eval()
-ds = SynthStreetDataset(args[1])
-every = int(args[2]) if len(args) > 2 else 4
-canonical = model.cfg.canonical_focal
+model, ds, every, use_aux = open_probe(default_every=4)
 sums: dict[str, np.ndarray] = {}  # pixels, squared error, squared error where too near
 for i in range(0, len(ds), every):
     it = ds[i]
-    img = torch.from_numpy(it["image"]).permute(2, 0, 1)[None].float() / 255
-    aux = torch.from_numpy(it["aux"]).permute(2, 0, 1)[None].float() / 255 if use_aux else None
-    fb = canonical * it["baseline_m"] if use_aux else None
     gt = it["depth"]
-    with torch.no_grad():
-        pred = np.clip(model(img, aux, fb).numpy()[0, 0] * it["fx"] / canonical, 1e-3, 80)
+    pred = metric_depth(model, it, use_aux)
     valid = (gt > 1e-3) & (gt <= 80)
     disparity = np.where(valid, it["fx"] * it["baseline_m"] / np.maximum(gt, 1e-3), 0)
     hidden = hidden_from_right(disparity)

@@ -8,33 +8,16 @@ facades: never supervised in training), and into depth ranges; prints each regio
 pixels and of squared error and its RMSE (pooled over pixels).
 """
 
-import sys
-
 import numpy as np
-import torch
-from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
+from probe_common import metric_depth, open_probe
 from scipy.ndimage import minimum_filter1d
 
-from iid_rdepth_ros.model.checkpoint import load_checkpoint
-
-torch.set_num_threads(2)
-args = [a for a in sys.argv[1:] if a != "--aux"]
-use_aux = "--aux" in sys.argv
-model, card = load_checkpoint(args[0])
-model.eval()
-ds = SynthStreetDataset(args[1])
-every = int(args[2]) if len(args) > 2 else 5
-canonical = model.cfg.canonical_focal
+model, ds, every, use_aux = open_probe(default_every=5)
 regions: dict[str, list[np.ndarray]] = {}
 for i in range(0, len(ds), every):
     it = ds[i]
-    img = torch.from_numpy(it["image"]).permute(2, 0, 1)[None].float() / 255
-    aux = torch.from_numpy(it["aux"]).permute(2, 0, 1)[None].float() / 255 if use_aux else None
     gt, lidar = it["depth"], it["lidar"]
-    fb = canonical * it["baseline_m"] if use_aux else None
-    with torch.no_grad():
-        pred = model(img, aux, fb).numpy()[0, 0] * it["fx"] / canonical
-    pred = np.clip(pred, 1e-3, 80)
+    pred = metric_depth(model, it, use_aux)
     v = (gt > 1e-3) & (gt <= 80)
     rows = np.arange(gt.shape[0])[:, None]
     has = lidar > 0

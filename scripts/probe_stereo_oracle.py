@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from iid_rdepth_ros.training.sgbm import SgbmMatcher, SgbmParams
 from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
+from probe_common import to_tensor
 
 from iid_rdepth_ros.model.checkpoint import load_checkpoint
 
@@ -82,8 +83,8 @@ acc = {
 cov = []
 for i in range(0, len(ds), 5):
     it = ds[i]
-    img = torch.from_numpy(it["image"]).permute(2, 0, 1)[None].float() / 255
-    aux = torch.from_numpy(it["aux"]).permute(2, 0, 1)[None].float() / 255
+    img = to_tensor(it["image"])
+    aux = to_tensor(it["aux"])
     gt = it["depth"]
     v = (gt > 1e-3) & (gt < 80)
     fb = it["fx"] * it["baseline_m"]
