@@ -46,9 +46,9 @@ if [ "$CONTROLS" = 1 ]; then
   $BIN train "${STAGE2[@]}" --out "$OUT/default" --set stage2.hint_weight=1 \
     --init-from "$OUT/baseline/stage1_step$N1"
   CONTROL_ARGS=(
-    --control-mono "LiDAR-only baseline=$OUT/baseline/stage1"
-    --control "LiDAR-only default recipe=$OUT/control_nohints/stage2"
-    --control "hints in stage 2 only=$OUT/default/stage2")
+    --control-mono "LiDAR-only baseline, $TRAIN_FRAMES frames=$OUT/baseline/stage1"
+    --control "LiDAR-only default recipe, $TRAIN_FRAMES frames=$OUT/control_nohints/stage2"
+    --control "hints in stage 2 only, $TRAIN_FRAMES frames=$OUT/default/stage2")
 fi
 
 .venv/bin/python scripts/ablation.py --baseline "$OUT/baseline_hints/stage1" \
