@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the shipped checkpoints and the ablation table (CPU, 2 cores: about 1.5 hours, 3.5 hours with CONTROLS=1).
+# Reproduces the shipped checkpoints and the ablation table (CPU, 2 cores: about 1.5 hours,
+# 3.5 hours with CONTROLS=1).
 #   baseline: stage-1 decoder trained for N1+N2 steps (cosine schedule)
 #   default:  stage 2 (restoration + invertible stages + AV-LFE) trained for N2 steps from the
 #             baseline run's step-N1 snapshot, so both models get N1+N2 optimisation steps
