@@ -10,16 +10,11 @@ import sys
 
 import numpy as np
 import torch
-from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
-from probe_common import to_tensor
+from probe_common import load_probe, to_tensor
 
-from iid_rdepth_ros.model.checkpoint import load_checkpoint
 from iid_rdepth_ros.model.focal import stereo_fb
 
-torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 2)
-model, card = load_checkpoint(sys.argv[1])
-model.eval()
-ds = SynthStreetDataset(sys.argv[2])
+model, ds = load_probe(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2)
 canon = float(model.cfg.canonical_focal)
 enh = model.avlfe.enhancers["0"]
 cap = {}

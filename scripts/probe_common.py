@@ -17,14 +17,22 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
 
 
+def load_probe(checkpoint: str, root: str, threads: int = 2
+               ) -> tuple[torch.nn.Module, SynthStreetDataset]:
+    """The model of ``checkpoint`` (eval mode) and the synth-street split at ``root``, with
+    torch limited to ``threads`` CPU threads."""
+    torch.set_num_threads(threads)
+    model, _ = load_checkpoint(checkpoint)
+    return model.eval(), SynthStreetDataset(root)
+
+
 def open_probe(default_every: int) -> tuple[torch.nn.Module, SynthStreetDataset, int, bool]:
     """From ``CHECKPOINT SYNTH_DIR [EVERY] [--aux]`` on the command line: the model (eval, 2
     threads), the data set, the frame step and whether to use the right view."""
-    torch.set_num_threads(2)
     args = [a for a in sys.argv[1:] if a != "--aux"]
-    model, _ = load_checkpoint(args[0])
+    model, data = load_probe(args[0], args[1])
     every = int(args[2]) if len(args) > 2 else default_every
-    return model.eval(), SynthStreetDataset(args[1]), every, "--aux" in sys.argv
+    return model, data, every, "--aux" in sys.argv
 
 
 def metric_depth(model: torch.nn.Module, item: dict, use_aux: bool) -> np.ndarray:

@@ -14,15 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from iid_rdepth_ros.training.sgbm import SgbmMatcher, SgbmParams
-from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
-from probe_common import to_tensor
+from probe_common import load_probe, to_tensor
 
-from iid_rdepth_ros.model.checkpoint import load_checkpoint
-
-torch.set_num_threads(2)
-model, card = load_checkpoint(sys.argv[1])
-model.eval()
-ds = SynthStreetDataset(sys.argv[2])
+model, ds = load_probe(sys.argv[1], sys.argv[2])
 sg = SgbmMatcher(SgbmParams())
 D = int(sys.argv[3]) if len(sys.argv) > 3 else 64
 win = int(sys.argv[4]) if len(sys.argv) > 4 else 5
