@@ -33,17 +33,32 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in (*KEYS, "frames")}
 
 
+def _sequence_interval(result: dict[str, Any], base: dict[str, Any], sequence: list[Any]
+                       ) -> list[float]:
+    """95 % interval of ``result``'s RMSE / ``base``'s over the same frames, resampling whole
+    sequences (``sequence[i]`` of frame ``i``; ``training.metrics.ratio_interval``)."""
+    from iid_rdepth_ros.training.metrics import ratio_interval
+
+    frames, base_frames = result["per_frame"], base["per_frame"]
+    if [f["index"] for f in frames] != [f["index"] for f in base_frames]:
+        raise RuntimeError("the two evaluations scored different frames")
+    return list(ratio_interval([f["rmse"] for f in frames], [f["rmse"] for f in base_frames],
+                               [sequence[f["index"]] for f in frames]))
+
+
 def run(baseline: str, default: str, test_dir: str, threads: int,
         controls: list[tuple[str, str]] = (),
         mono_controls: list[tuple[str, str]] = ()) -> dict[str, Any]:
     from iid_rdepth_ros.training.evaluate import evaluate
     from iid_rdepth_ros.training.sgbm import evaluate_sgbm
+    from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
 
     kw = {"steps": None, "batch_size": 4, "num_threads": threads, "per_frame": False}
+    main = {"per_frame": True}
     rows = {
-        "baseline (mono)": evaluate(baseline, test_dir, aux=False, **kw),
-        "default --aux off": evaluate(default, test_dir, aux=False, **kw),
-        "default --aux on": evaluate(default, test_dir, aux=True, **kw),
+        "baseline (mono)": evaluate(baseline, test_dir, aux=False, **kw | main),
+        "default --aux off": evaluate(default, test_dir, aux=False, **kw | main),
+        "default --aux on": evaluate(default, test_dir, aux=True, **kw | main),
     }
     for label, path in controls:  # other training recipes, for where a gain comes from
         rows[f"{label} --aux off"] = evaluate(path, test_dir, aux=False, **kw)
@@ -54,12 +69,17 @@ def run(baseline: str, default: str, test_dir: str, threads: int,
     base_rmse = rows["baseline (mono)"]["rmse"]
     table = {name: {**_row(r), "rmse_vs_baseline": r["rmse"] / base_rmse}
              for name, r in rows.items()}
+    sequence = [r["sequence"] for r in SynthStreetDataset(test_dir).records]
+    for name in ("default --aux off", "default --aux on"):
+        table[name]["rmse_vs_baseline_ci95"] = _sequence_interval(
+            rows[name], rows["baseline (mono)"], sequence)
     table["SGBM (its valid pixels)"] = {**_row(sgbm), "coverage": sgbm["coverage"]}
     table["default --aux on (SGBM's pixels)"] = _row(sgbm["network_same_pixels"])
     return {
         "data": rows["default --aux on"]["data"],
         "protocol": rows["default --aux on"]["protocol"],
         "steps": rows["default --aux on"]["steps"],
+        "sequences": len(set(sequence)),
         "table": table,
         "targets": {
             "default --aux off <= 0.96 x baseline RMSE":
@@ -83,10 +103,16 @@ def markdown(result: dict[str, Any], command: str) -> str:
     data = result["data"]
     targets = "\n".join(f"- {k}: {'met' if ok else 'MISSED'}"
                         for k, ok in result["targets"].items())
+    intervals = "; ".join(
+        f"{name}: {row['rmse_vs_baseline_ci95'][0]:.3f}-{row['rmse_vs_baseline_ci95'][1]:.3f}"
+        for name, row in result["table"].items() if "rmse_vs_baseline_ci95" in row)
     return (f"# Ablation on synth-street (test split, seed {data.get('seed')}, "
             f"{data.get('frames_evaluated')} frames) — not KITTI numbers\n\n"
             f"Dense ground truth, cap 80 m, no median scaling, no crop; T = {result['steps']}.\n\n"
-            + "\n".join(lines) + f"\n\nTargets:\n{targets}\n\nCommand: `{command}`\n")
+            + "\n".join(lines)
+            + f"\n\n95 % interval of RMSE / baseline RMSE (percentile bootstrap over the "
+              f"split's {result['sequences']} sequences, frames of one sequence kept "
+              f"together): {intervals}\n\nTargets:\n{targets}\n\nCommand: `{command}`\n")
 
 
 METRICS_NOTE = ("metrics: validation during training, which decodes cached features and so runs "

@@ -9,6 +9,7 @@ from iid_rdepth_ros.training.metrics import (
     MetricAccumulator,
     compute_metrics,
     garg_crop_mask,
+    ratio_interval,
     valid_mask,
 )
 
@@ -109,3 +110,31 @@ def test_accumulator_averages_per_frame_not_per_pixel() -> None:
     assert out["frames"] == 2 and out["skipped"] == 1
     assert out["abs_rel"] == pytest.approx(0.5)  # pooled over pixels it would be 0.25
     assert set(METRIC_KEYS) <= set(out)
+
+
+def test_ratio_interval_resamples_whole_sequences() -> None:
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(10), 20)
+    base = rng.uniform(2, 4, 200)
+    # one ratio everywhere: no uncertainty
+    low, high = ratio_interval(0.7 * base, base, groups)
+    assert low == pytest.approx(0.7) and high == pytest.approx(0.7)
+    # the ratio differs by sequence (0.6 .. 0.8): the interval holds the point estimate, and
+    # it is wider than resampling single frames would suggest (each frame its own group)
+    per_seq = np.linspace(0.6, 0.8, 10)[groups]
+    num = per_seq * base
+    point = num.mean() / base.mean()
+    low, high = ratio_interval(num, base, groups)
+    assert 0.6 < low < point < high < 0.8
+    f_low, f_high = ratio_interval(num, base, np.arange(200))
+    assert high - low > 1.5 * (f_high - f_low)
+    assert ratio_interval(num, base, groups, seed=0) == (low, high)  # reproducible
+
+
+def test_ratio_interval_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="one length"):
+        ratio_interval([1.0, 2.0], [1.0], [0, 1])
+    with pytest.raises(ValueError, match="two groups"):
+        ratio_interval([1.0, 2.0], [1.0, 2.0], [0, 0])
+    with pytest.raises(ValueError, match="confidence"):
+        ratio_interval([1.0, 2.0], [1.0, 2.0], [0, 1], confidence=1.0)

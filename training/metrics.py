@@ -208,3 +208,30 @@ def abs_rel_map(
     p = np.clip(np.where(valid, pred, 1.0), min_depth, max_depth)
     g = np.where(valid, gt, 1.0)
     return np.where(valid, np.abs(p - g) / g, np.nan).astype(np.float32)
+
+
+def ratio_interval(num: Iterable[float], den: Iterable[float], groups: Iterable[object],
+                   confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Interval of ``mean(num) / mean(den)`` (paired per-frame values, e.g. two models' RMSE on
+    the same frames) from a percentile bootstrap that resamples whole ``groups`` (sequences):
+    frames of one sequence share a street, so resampling single frames would overstate the
+    certainty. Returns ``(low, high)`` at ``confidence``."""
+    from scipy.stats import bootstrap
+
+    num_a, den_a = np.asarray(list(num), float), np.asarray(list(den), float)
+    group_a = np.asarray([str(g) for g in groups])
+    if not num_a.size or num_a.shape != den_a.shape or group_a.shape != num_a.shape:
+        raise ValueError(f"num, den and groups must be non-empty and of one length, got "
+                         f"{num_a.size}, {den_a.size}, {group_a.size}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    ids = np.unique(group_a)
+    if ids.size < 2:
+        raise ValueError("a bootstrap over groups needs at least two groups")
+    # a resampled mean ratio is a ratio of sums over the drawn groups (frame counts cancel)
+    num_g = np.array([num_a[group_a == g].sum() for g in ids])
+    den_g = np.array([den_a[group_a == g].sum() for g in ids])
+    res = bootstrap((num_g, den_g), lambda n, d, axis=-1: n.sum(axis) / d.sum(axis),
+                    paired=True, vectorized=True, confidence_level=confidence,
+                    method="percentile", rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
