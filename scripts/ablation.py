@@ -24,7 +24,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "iid_rdepth_ros" / "checkpoints"
-REPRODUCE = ("make checkpoints  # = bash scripts/train_checkpoints.sh (N1=1500 N2=1800, "
+REPRODUCE = ("make checkpoints  # = bash scripts/train_checkpoints.sh (N1=3300 N2=1800, "
              "6400 training frames)")
 KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "d1", "d2", "d3")
 

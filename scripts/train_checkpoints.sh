@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# Reproduces the shipped checkpoints and the ablation table (CPU, 2 cores: about 1.5 hours,
-# 3.5 hours with CONTROLS=1).
-#   baseline: stage-1 decoder trained for N1+N2 steps (cosine schedule)
-#   default:  stage 2 (restoration + invertible stages + AV-LFE) trained for N2 steps from the
-#             baseline run's step-N1 snapshot, so both models get N1+N2 optimisation steps
+# Reproduces the shipped checkpoints and the ablation table (CPU, 2 cores: about 2 hours,
+# 4 hours with CONTROLS=1).
+#   default:  a stage-1 decoder trained for N1 steps (cosine schedule), then stage 2
+#             (restoration + invertible stages + AV-LFE) for N2 steps from it
+#   baseline: a separate stage-1 run of N1+N2 steps (its own cosine schedule), so both models
+#             get N1+N2 optimisation steps
 # Both learn from the same supervision: the sparse LiDAR plus OpenCV SGBM depth hints of the
 # training stereo pairs where the LiDAR has no return (hint_weight); stage 2 also supervises
 # AV-LFE's own stereo depth directly (stereo_loss_weight).
-# With CONTROLS=1 (default) two LiDAR-only runs show what the hints contribute (ablation rows):
+# With CONTROLS=1 (default) LiDAR-only runs show what the hints contribute (ablation rows):
 #   lidar_baseline: the baseline recipe without hints
-#   lidar_default:  the stage-2 recipe without hints, from lidar_baseline's snapshot
-#   hints_stage2_only: the stage-2 recipe with hints, from lidar_baseline's snapshot
+#   lidar_default:  the stage-2 recipe without hints, from a LiDAR-only N1-step stage 1
+#   hints_stage2_only: the stage-2 recipe with hints, from that LiDAR-only stage 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin/iid-rdepth}
-N1=${N1:-1500}
+N1=${N1:-3300}
 N2=${N2:-1800}
 DATA=${DATA:-data/synth}
 OUT=${OUT:-out/train}
@@ -29,23 +30,25 @@ TRAIN="$DATA/train$TRAIN_FRAMES"
 [ -f "$DATA/val/meta.json" ] || $BIN synth --out "$DATA/val" --frames 100 --seed 2
 [ -f "$DATA/test/meta.json" ] || $BIN synth --out "$DATA/test" --frames 200 --seed 3
 
-STAGE1=(--stage 1 --train-dir "$TRAIN" --val-dir "$DATA/val" --steps1 $((N1 + N2))
-        --snapshot-at "$N1" --batch-size 8 --threads 2 --cache disk --set val_every=500
-        --set ckpt_every=250)
+STAGE1=(--stage 1 --train-dir "$TRAIN" --val-dir "$DATA/val" --batch-size 8 --threads 2
+        --cache disk --set val_every=500 --set ckpt_every=250)
 STAGE2=(--stage 2 --train-dir "$TRAIN" --val-dir "$DATA/val" --steps2 "$N2"
         --batch-size 8 --threads 2 --cache disk --set val_every=200 --set ckpt_every=100
         --set stage2.new_lr_scale=5 --set stage2.stereo_loss_weight=1)
 
-$BIN train "${STAGE1[@]}" --out "$OUT/baseline_hints" --set stage1.hint_weight=1
+$BIN train "${STAGE1[@]}" --steps1 "$N1" --out "$OUT/stage1_hints" --set stage1.hint_weight=1
+$BIN train "${STAGE1[@]}" --steps1 $((N1 + N2)) --out "$OUT/baseline_hints" \
+  --set stage1.hint_weight=1
 $BIN train "${STAGE2[@]}" --out "$OUT/default_hints" --set stage2.hint_weight=1 \
-  --init-from "$OUT/baseline_hints/stage1_step$N1"
+  --init-from "$OUT/stage1_hints/stage1"
 
 CONTROL_ARGS=()
 if [ "$CONTROLS" = 1 ]; then
-  $BIN train "${STAGE1[@]}" --out "$OUT/baseline"
-  $BIN train "${STAGE2[@]}" --out "$OUT/control_nohints" --init-from "$OUT/baseline/stage1_step$N1"
+  $BIN train "${STAGE1[@]}" --steps1 "$N1" --out "$OUT/stage1_lidar"
+  $BIN train "${STAGE1[@]}" --steps1 $((N1 + N2)) --out "$OUT/baseline"
+  $BIN train "${STAGE2[@]}" --out "$OUT/control_nohints" --init-from "$OUT/stage1_lidar/stage1"
   $BIN train "${STAGE2[@]}" --out "$OUT/default" --set stage2.hint_weight=1 \
-    --init-from "$OUT/baseline/stage1_step$N1"
+    --init-from "$OUT/stage1_lidar/stage1"
   CONTROL_ARGS=(
     --control-mono "LiDAR-only baseline, $TRAIN_FRAMES frames=$OUT/baseline/stage1"
     --control "LiDAR-only default recipe, $TRAIN_FRAMES frames=$OUT/control_nohints/stage2"
