@@ -28,11 +28,11 @@ errors are mostly smooth in scale over a surface, and single matches are noisy (
 at synth-street's far range), so averaging many beats trusting each (synth-street validation,
 `iid-rdepth evaluate --aux on`, RMSE of the 600-step default: network 3.30; matches replaced
 and one 63-px spread box 2.56; this pyramid with weighted matches 2.29; 1800-step default on
-1600 frames: network 3.06, this pyramid 2.15; the shipped one, on 6400 frames: 2.59 and
-2.04). Nothing is learned: the module adds no parameters and training (which runs on cached
-features, without images) never sees it. Every op (GatherElements, AveragePool, ArgMax, Where,
-Resize) exports to ONNX opset 17 and is in TensorRT 10's ONNX op list (checked in
-test_export_onnx.py).
+1600 frames: network 3.06, this pyramid 2.15; on 6400 frames: 2.59 and 2.04; the shipped one,
+stage 2 from a full 3300-step stage 1: 2.71 and 2.01). Nothing is learned: the module adds no
+parameters and training (which runs on cached features, without images) never sees it. Every
+op (GatherElements, AveragePool, ArgMax, Where, Resize) exports to ONNX opset 17 and is in
+TensorRT 10's ONNX op list (checked in test_export_onnx.py).
 
 Not part of the paper. Written by hand: OpenCV's matchers (SGBM) are not differentiable
 tensors and would not go into the ONNX graphs or TensorRT engines.
