@@ -54,11 +54,11 @@ def run(baseline: str, default: str, test_dir: str, threads: int,
     from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
 
     kw = {"steps": None, "batch_size": 4, "num_threads": threads, "per_frame": False}
-    main = {"per_frame": True}
+    main = kw | {"per_frame": True}  # the ratio intervals need the per-frame values
     rows = {
-        "baseline (mono)": evaluate(baseline, test_dir, aux=False, **kw | main),
-        "default --aux off": evaluate(default, test_dir, aux=False, **kw | main),
-        "default --aux on": evaluate(default, test_dir, aux=True, **kw | main),
+        "baseline (mono)": evaluate(baseline, test_dir, aux=False, **main),
+        "default --aux off": evaluate(default, test_dir, aux=False, **main),
+        "default --aux on": evaluate(default, test_dir, aux=True, **main),
     }
     for label, path in controls:  # other training recipes, for where a gain comes from
         rows[f"{label} --aux off"] = evaluate(path, test_dir, aux=False, **kw)

@@ -225,12 +225,12 @@ def ratio_interval(num: Iterable[float], den: Iterable[float], groups: Iterable[
                          f"{num_a.size}, {den_a.size}, {group_a.size}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    ids = np.unique(group_a)
+    ids, group_index = np.unique(group_a, return_inverse=True)
     if ids.size < 2:
         raise ValueError("a bootstrap over groups needs at least two groups")
     # a resampled mean ratio is a ratio of sums over the drawn groups (frame counts cancel)
-    num_g = np.array([num_a[group_a == g].sum() for g in ids])
-    den_g = np.array([den_a[group_a == g].sum() for g in ids])
+    num_g = np.bincount(group_index, weights=num_a)
+    den_g = np.bincount(group_index, weights=den_a)
     res = bootstrap((num_g, den_g), lambda n, d, axis=-1: n.sum(axis) / d.sum(axis),
                     paired=True, vectorized=True, confidence_level=confidence,
                     method="percentile", rng=np.random.default_rng(seed))
