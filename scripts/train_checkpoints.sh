@@ -8,10 +8,12 @@
 # Both learn from the same supervision: the sparse LiDAR plus OpenCV SGBM depth hints of the
 # training stereo pairs where the LiDAR has no return (hint_weight); stage 2 also supervises
 # AV-LFE's own stereo depth directly (stereo_loss_weight).
-# With CONTROLS=1 (default) LiDAR-only runs show what the hints contribute (ablation rows):
-#   lidar_baseline: the baseline recipe without hints
-#   lidar_default:  the stage-2 recipe without hints, from a LiDAR-only N1-step stage 1
-#   hints_stage2_only: the stage-2 recipe with hints, from that LiDAR-only stage 1
+# With CONTROLS=1 (default) LiDAR-only runs show what the hints contribute (ablation rows;
+# the names are their directories under $OUT):
+#   baseline:        the baseline recipe without hints
+#   control_nohints: the stage-2 recipe without hints, from a LiDAR-only N1-step stage 1
+#                    (stage1_lidar)
+#   default:         the stage-2 recipe with hints, from that LiDAR-only stage 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin/iid-rdepth}
