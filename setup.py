@@ -1,4 +1,4 @@
-"""ament_python package setup; `training/` is installed as `iid_rdepth_ros.training`."""
+"""ament_python package setup."""
 
 from glob import glob
 
@@ -7,18 +7,14 @@ from setuptools import find_packages, setup
 PACKAGE = "iid_rdepth_ros"
 
 packages = find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
-packages += [f"{PACKAGE}.training"] + [
-    f"{PACKAGE}.training.{p}" for p in find_packages(where="training")
-]
 
 setup(
     name=PACKAGE,
     version="0.1.0",
     packages=packages,
-    package_dir={f"{PACKAGE}.training": "training"},
     package_data={PACKAGE: ["checkpoints/*.safetensors", "checkpoints/*.yaml",
-                           "export/data/*.csv"],
-                  f"{PACKAGE}.training": ["configs/*.yaml"]},
+                           "export/data/*.csv", "training/configs/*.yaml",
+                           "datasets/splits/*.md", "datasets/splits/*/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -37,7 +37,7 @@ def _sequence_interval(result: dict[str, Any], base: dict[str, Any], sequence: l
                        ) -> list[float]:
     """95 % interval of ``result``'s RMSE / ``base``'s over the same frames, resampling whole
     sequences (``sequence[i]`` of frame ``i``; ``training.metrics.ratio_interval``)."""
-    from iid_rdepth_ros.training.metrics import ratio_interval
+    from iid_rdepth_ros.evaluation.metrics import ratio_interval
 
     frames, base_frames = result["per_frame"], base["per_frame"]
     if [f["index"] for f in frames] != [f["index"] for f in base_frames]:
@@ -49,9 +49,9 @@ def _sequence_interval(result: dict[str, Any], base: dict[str, Any], sequence: l
 def run(baseline: str, default: str, test_dir: str, threads: int,
         controls: list[tuple[str, str]] = (),
         mono_controls: list[tuple[str, str]] = ()) -> dict[str, Any]:
-    from iid_rdepth_ros.training.evaluate import evaluate
-    from iid_rdepth_ros.training.sgbm import evaluate_sgbm
-    from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
+    from iid_rdepth_ros.bench.evaluate import evaluate
+    from iid_rdepth_ros.evaluation.sgbm import evaluate_sgbm
+    from iid_rdepth_ros.synth.dataset import SynthStreetDataset
 
     kw = {"steps": None, "batch_size": 4, "num_threads": threads, "per_frame": False}
     main = kw | {"per_frame": True}  # the ratio intervals need the per-frame values

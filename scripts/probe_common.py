@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import torch
-from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
 
 from iid_rdepth_ros.model.checkpoint import load_checkpoint
+from iid_rdepth_ros.synth.dataset import SynthStreetDataset
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:

@@ -13,8 +13,9 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-from iid_rdepth_ros.training.sgbm import SgbmMatcher, SgbmParams
 from probe_common import load_probe, to_tensor
+
+from iid_rdepth_ros.evaluation.sgbm import SgbmMatcher, SgbmParams
 
 model, ds = load_probe(sys.argv[1], sys.argv[2])
 sg = SgbmMatcher(SgbmParams())

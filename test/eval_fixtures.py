@@ -26,7 +26,7 @@ def make_checkpoint(stem: Path, variant: str = "full") -> Path:
 
 def make_data(root: Path, frames: int = 3, seed: int = 5, height: int = 96,
               width: int = 320) -> Path:
-    from iid_rdepth_ros.training.synth import generate
+    from iid_rdepth_ros.synth import generate
 
     generate(root, frames=frames, seed=seed, height=height, width=width, progress=False)
     return root

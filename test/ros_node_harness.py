@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from iid_rdepth_ros.bag import node_process
+from iid_rdepth_ros.ros import node_process
 
 REPO = Path(__file__).resolve().parents[1]
 #: camera size of the synthetic frames: not a multiple of 32, so the runner resizes

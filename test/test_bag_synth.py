@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from iid_rdepth_ros.training.synth import SynthStreet
 
 from iid_rdepth_ros.bag import messages as m
 from iid_rdepth_ros.bag.frames import decode_depth, decode_rgb, read_tf_static
@@ -22,6 +21,7 @@ from iid_rdepth_ros.bag.synth_bag import (
 from iid_rdepth_ros.bag.transforms import transform_points
 from iid_rdepth_ros.cli.main import main
 from iid_rdepth_ros.geometry import backproject
+from iid_rdepth_ros.synth import SynthStreet
 
 H, W, FRAMES, SEED = 64, 160, 3, 11
 

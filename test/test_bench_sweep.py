@@ -11,12 +11,12 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from iid_rdepth_ros.bench.matmul_peak import measure_matmul_peak
+from iid_rdepth_ros.bench.sweep import summarise
 from iid_rdepth_ros.cli.main import main
 from iid_rdepth_ros.export.flops import count_flops
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
-from iid_rdepth_ros.runtime.benchmark_sweep import summarise
-from iid_rdepth_ros.runtime.matmul_peak import measure_matmul_peak
 
 
 def test_flops_of_dense_ops_match_their_definition() -> None:

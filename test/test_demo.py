@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 from eval_fixtures import make_checkpoint
-from iid_rdepth_ros.training.synth import SynthStreetDataset
 
 from iid_rdepth_ros.cli.main import main
 from iid_rdepth_ros.geometry import colorize_depth
+from iid_rdepth_ros.synth import SynthStreetDataset
 
 torch.set_num_threads(1)
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 from eval_fixtures import make_checkpoint, make_data
-from iid_rdepth_ros.training.metrics import METRIC_KEYS, compute_metrics
-from iid_rdepth_ros.training.synth import SynthStreetDataset
 
 from iid_rdepth_ros.bag import messages as m
 from iid_rdepth_ros.bag.synth_bag import TOPICS, write_drive_bag
 from iid_rdepth_ros.cli.main import main
+from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS, compute_metrics
+from iid_rdepth_ros.synth import SynthStreetDataset
 
 torch.set_num_threads(1)
 TOPIC_ARGS = ["--image-topic", TOPICS["left"], "--camera-info-topic", TOPICS["left_info"]]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from ros_node_harness import PRESET, REPO, ros_env, tiny_checkpoint
 
-from iid_rdepth_ros.bag.node_process import NodeProcess
 from iid_rdepth_ros.bag.synth_bag import TOPICS, write_synth_bag
+from iid_rdepth_ros.ros.node_process import NodeProcess
 
 pytest.importorskip("rclpy")
 DOMAIN = 64

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 from eval_fixtures import make_checkpoint, make_data
-from iid_rdepth_ros.training.evaluate import evaluate
-from iid_rdepth_ros.training.metrics import METRIC_KEYS, compute_metrics
-from iid_rdepth_ros.training.sgbm import SgbmMatcher, SgbmParams, evaluate_sgbm
+
+from iid_rdepth_ros.bench.evaluate import evaluate
+from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS, compute_metrics
+from iid_rdepth_ros.evaluation.sgbm import SgbmMatcher, SgbmParams, evaluate_sgbm
 
 torch.set_num_threads(1)
 
@@ -28,9 +29,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _manual_abs_rel(ckpt: Path, data: Path, scale_fx: float) -> list[float]:
     """Independent path: model forward on each frame, metric scale fx_net/f_canonical."""
-    from iid_rdepth_ros.training.synth import SynthStreetDataset
-
     from iid_rdepth_ros.model.checkpoint import load_checkpoint
+    from iid_rdepth_ros.synth import SynthStreetDataset
 
     model, _ = load_checkpoint(str(ckpt))
     out = []

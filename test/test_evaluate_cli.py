@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 from eval_fixtures import make_checkpoint, make_data
-from iid_rdepth_ros.training.metrics import METRIC_KEYS
 
 from iid_rdepth_ros.cli.main import main
+from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS
 
 torch.set_num_threads(1)
 

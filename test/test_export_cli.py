@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from iid_rdepth_ros.artifacts.lazy_import import is_available
 from iid_rdepth_ros.cli.main import main
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
-from iid_rdepth_ros.runtime.lazy_import import is_available
 
 
 @pytest.fixture(scope="module")

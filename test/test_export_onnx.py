@@ -15,14 +15,14 @@ import onnx
 import pytest
 import torch
 
+from iid_rdepth_ros.artifacts.engine_sidecar import sha256_file
+from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
+from iid_rdepth_ros.bench.frames import synth_frames
 from iid_rdepth_ros.export.onnx_export import PARITY_REFINE_SHARE, export_checkpoint
-from iid_rdepth_ros.export.onnx_meta import get_metadata
 from iid_rdepth_ros.export.trt_compat import check_onnx, load_op_table
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
 from iid_rdepth_ros.runtime import RunnerConfig, create_runner
-from iid_rdepth_ros.runtime.engine_sidecar import sha256_file
-from iid_rdepth_ros.runtime.sample_frames import synth_frames
 
 PRESET = "lite0-96x320"
 STEPS = 2
@@ -52,7 +52,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     ckpt = make_checkpoint(root / "ckpt" / "model")
     out = root / "onnx"
     export_checkpoint(str(ckpt), out, HEIGHT, WIDTH, steps=STEPS)
-    from iid_rdepth_ros.training.synth.generate import generate
+    from iid_rdepth_ros.synth.generate import generate
 
     frames = root / "synth"
     generate(frames, frames=3, seed=3, height=150, width=496, progress=False)

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from iid_rdepth_ros.training.datasets import open_dataset
-from iid_rdepth_ros.training.datasets.folder import FolderDataset
-from iid_rdepth_ros.training.synth import SynthStreet
 
 from iid_rdepth_ros.cli.main import main
+from iid_rdepth_ros.datasets import open_dataset
+from iid_rdepth_ros.datasets.folder import FolderDataset
+from iid_rdepth_ros.synth import SynthStreet
 
 torch.set_num_threads(1)
 H, W = 64, 224

@@ -6,19 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from iid_rdepth_ros.training.datasets.kitti_calib import (
+from kitti_fixtures import BASELINE, DATE, write_calib
+
+from iid_rdepth_ros.datasets.kitti_calib import (
     load_calib,
     project_velodyne,
     read_calib_file,
     read_velodyne,
 )
-from iid_rdepth_ros.training.datasets.splits import (
+from iid_rdepth_ros.datasets.splits import (
     KITTI_SPLITS,
     find_split,
     parse_kitti_line,
     read_kitti_split,
 )
-from kitti_fixtures import BASELINE, DATE, write_calib
 
 
 def test_calibration_files_in_kitti_text_format(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from iid_rdepth_ros.training.datasets import open_dataset
-from iid_rdepth_ros.training.datasets.kitti import KittiDataset
-from iid_rdepth_ros.training.frames import DepthFrames
 from kitti_fixtures import BASELINE, DATE, make_kitti, split_lines
+
+from iid_rdepth_ros.datasets import open_dataset
+from iid_rdepth_ros.datasets.frames import DepthFrames
+from iid_rdepth_ros.datasets.kitti import KittiDataset
 
 FRAMES = {"0002": [5, 6], "0005": [3]}
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from eval_fixtures import make_checkpoint
-from iid_rdepth_ros.training.metrics import garg_crop_mask
 from kitti_fixtures import make_kitti, split_lines
 
 from iid_rdepth_ros.cli.main import main
+from iid_rdepth_ros.evaluation.metrics import garg_crop_mask
 
 torch.set_num_threads(1)
 FRAMES = {"0002": [5, 6], "0005": [3]}

@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 import pytest
-from iid_rdepth_ros.training.metrics import (
+
+from iid_rdepth_ros.evaluation.metrics import (
     METRIC_KEYS,
     MetricAccumulator,
     compute_metrics,

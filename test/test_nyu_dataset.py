@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from iid_rdepth_ros.training.datasets import open_dataset
-from iid_rdepth_ros.training.datasets.nyu import NyuFolder, NyuLabeled
-from iid_rdepth_ros.training.datasets.protocol import eigen_crop_mask
-from iid_rdepth_ros.training.frames import DepthFrames
 from nyu_fixtures import frame, write_folder, write_labeled_mat, write_splits_mat
 
 from iid_rdepth_ros.cli.main import main
+from iid_rdepth_ros.datasets import open_dataset
+from iid_rdepth_ros.datasets.frames import DepthFrames
+from iid_rdepth_ros.datasets.nyu import NyuFolder, NyuLabeled
+from iid_rdepth_ros.datasets.protocol import eigen_crop_mask
 
 torch.set_num_threads(1)
 

@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 
 from ros_node_harness import tiny_checkpoint  # noqa: E402
 
-from iid_rdepth_ros.ros.bench_node import (  # noqa: E402
+from iid_rdepth_ros.bench.node import (  # noqa: E402
     NodeBenchOptions,
     run_node_bench,
     to_markdown,

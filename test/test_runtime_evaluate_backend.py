@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from iid_rdepth_ros.training.metrics import METRIC_KEYS
 
 from iid_rdepth_ros.cli.main import main
+from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
 
 
 def test_onnxruntime_and_torch_backends_score_the_same(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from iid_rdepth_ros.training.synth.generate import generate
+    from iid_rdepth_ros.synth.generate import generate
 
     torch.set_num_threads(1)
     torch.manual_seed(4)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from iid_rdepth_ros.artifacts.errors import MissingDependencyError
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig
-from iid_rdepth_ros.runtime.errors import MissingDependencyError
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.processing import (
     postprocess,
     preprocess,

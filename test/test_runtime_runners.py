@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from iid_rdepth_ros.export.onnx_meta import get_metadata
+from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
+from iid_rdepth_ros.bench.compare import compare_runners
+from iid_rdepth_ros.bench.frames import Frame, procedural_frame
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
 from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, RunnerError, create_runner
-from iid_rdepth_ros.runtime.compare import compare_runners
-from iid_rdepth_ros.runtime.sample_frames import Frame, procedural_frame
 
 SIZE = {"input_height": 64, "input_width": 192, "diffusion_steps": 1, "num_threads": 1}
 

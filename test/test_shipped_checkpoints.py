@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from iid_rdepth_ros.training.metrics import compute_metrics
-from iid_rdepth_ros.training.synth import SynthStreet
 
+from iid_rdepth_ros.evaluation.metrics import compute_metrics
 from iid_rdepth_ros.model.checkpoint import load_checkpoint
 from iid_rdepth_ros.model.focal import stereo_fb
+from iid_rdepth_ros.synth import SynthStreet
 
 
 @pytest.fixture(scope="module")

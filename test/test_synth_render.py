@@ -7,10 +7,11 @@ import dataclasses
 import cv2
 import numpy as np
 import pytest
-from iid_rdepth_ros.training.synth.render import CYLINDER, cast, make_rays
-from iid_rdepth_ros.training.synth.scene import SceneOptions, build_scene
-from iid_rdepth_ros.training.synth.street import SynthStreet, kitti_like_intrinsics
-from iid_rdepth_ros.training.synth.textures import get_atlas
+
+from iid_rdepth_ros.synth.render import CYLINDER, cast, make_rays
+from iid_rdepth_ros.synth.scene import SceneOptions, build_scene
+from iid_rdepth_ros.synth.street import SynthStreet, kitti_like_intrinsics
+from iid_rdepth_ros.synth.textures import get_atlas
 
 H, W = 96, 320
 

@@ -18,14 +18,14 @@ pytest.importorskip("pycuda.driver", reason="pycuda is not installed")
 
 import torch  # noqa: E402
 
+from iid_rdepth_ros.artifacts.engine_sidecar import read_sidecar  # noqa: E402
+from iid_rdepth_ros.bench.compare import compare_runners  # noqa: E402
+from iid_rdepth_ros.bench.frames import procedural_frame  # noqa: E402
 from iid_rdepth_ros.export.onnx_export import export_checkpoint  # noqa: E402
 from iid_rdepth_ros.export.tensorrt_build import BuildOptions, build_engine  # noqa: E402
 from iid_rdepth_ros.model import build_model, get_preset  # noqa: E402
 from iid_rdepth_ros.model.checkpoint import save_checkpoint  # noqa: E402
 from iid_rdepth_ros.runtime import RunnerConfig, RunnerError, create_runner  # noqa: E402
-from iid_rdepth_ros.runtime.compare import compare_runners  # noqa: E402
-from iid_rdepth_ros.runtime.engine_sidecar import read_sidecar  # noqa: E402
-from iid_rdepth_ros.runtime.sample_frames import procedural_frame  # noqa: E402
 
 SIZE = {"input_height": 64, "input_width": 192, "diffusion_steps": 2}
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from iid_rdepth_ros.runtime import RunnerConfig, RunnerError
-from iid_rdepth_ros.runtime.engine_sidecar import (
+from iid_rdepth_ros.artifacts.engine_sidecar import (
     engine_key,
     read_sidecar,
     sha256_file,
@@ -20,6 +19,7 @@ from iid_rdepth_ros.runtime.engine_sidecar import (
     sidecar_path,
     write_sidecar,
 )
+from iid_rdepth_ros.runtime import RunnerConfig, RunnerError
 from iid_rdepth_ros.runtime.tensorrt_runner import check_engine, partner_engine
 
 ENV = {"tensorrt_version": "10.3.0", "gpu_name": "NVIDIA Jetson Orin",

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from iid_rdepth_ros.training.feature_cache import FeatureCache
-from iid_rdepth_ros.training.frames import DepthFrames, collate
-from iid_rdepth_ros.training.synth import generate
 
+from iid_rdepth_ros.datasets.frames import DepthFrames, collate
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.config import ModelConfig
+from iid_rdepth_ros.synth import generate
+from iid_rdepth_ros.training.feature_cache import FeatureCache
 
 H, W = 64, 192
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from iid_rdepth_ros.training.config import load_config
-from iid_rdepth_ros.training.synth import generate
-from iid_rdepth_ros.training.train import batch_indices, model_config, train, uses_aux
 
 from iid_rdepth_ros.cli.main import main
 from iid_rdepth_ros.model import build_model
 from iid_rdepth_ros.model.checkpoint import load_checkpoint
+from iid_rdepth_ros.synth import generate
+from iid_rdepth_ros.training.config import load_config
+from iid_rdepth_ros.training.train import batch_indices, model_config, train, uses_aux
 
 H, W = 64, 192
 TINY = [

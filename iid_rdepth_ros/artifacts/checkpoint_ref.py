@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from iid_rdepth_ros.runtime.engine_sidecar import sha256_file
+from iid_rdepth_ros.artifacts.engine_sidecar import sha256_file
 
 
 def checkpoint_files(model_ref: str | Path) -> tuple[Path, Path]:

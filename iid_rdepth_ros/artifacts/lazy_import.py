@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from iid_rdepth_ros.runtime.errors import MissingDependencyError
+from iid_rdepth_ros.artifacts.errors import MissingDependencyError
 
 #: Import name -> what to install when it is missing.
 INSTALL_HINTS: dict[str, str] = {

@@ -44,15 +44,15 @@ def input_size(model: str, override: tuple[int, int] | None) -> tuple[int, int]:
         return override
     if str(model).endswith(".onnx"):
         return (192, 640)
-    from iid_rdepth_ros.export.checkpoint_ref import checkpoint_config
+    from iid_rdepth_ros.artifacts.checkpoint_ref import checkpoint_config
 
     return tuple(checkpoint_config(model).input_size)  # type: ignore[return-value]
 
 
 def make_runner(opts: EvalOptions) -> Any:
     """A loaded runner for ``opts`` (RunnerError -> ValueError naming the model)."""
+    from iid_rdepth_ros.artifacts.errors import RunnerError
     from iid_rdepth_ros.runtime import RunnerConfig, create_runner
-    from iid_rdepth_ros.runtime.errors import RunnerError
 
     hw = input_size(opts.model, opts.input_size)
     tiny, huge = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
@@ -100,8 +100,8 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
     )
     from iid_rdepth_ros.bag.io import open_bag
     from iid_rdepth_ros.bag.scoring import latency_stats, overall, sample_indices, score
+    from iid_rdepth_ros.evaluation.metrics import MetricAccumulator
     from iid_rdepth_ros.ros.camera_info import CameraInfoError, baseline_from_info
-    from iid_rdepth_ros.training.metrics import MetricAccumulator
 
     spec.validate()
     rows: list[dict[str, Any]] = []

@@ -193,7 +193,7 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
     from iid_rdepth_ros.bag.frames import decode_depth
     from iid_rdepth_ros.bag.messages import deserialize
     from iid_rdepth_ros.bag.scoring import latency_stats, overall, sample_indices, score
-    from iid_rdepth_ros.training.metrics import MetricAccumulator
+    from iid_rdepth_ros.evaluation.metrics import MetricAccumulator
 
     spec.validate()
     total_hint = opts.max_frames or 10**9

@@ -56,7 +56,7 @@ def frame_lines(result: dict[str, Any]) -> list[str]:
 
 def markdown(result: dict[str, Any], title: str, label: str) -> str:
     """The report of one evaluation as Markdown."""
-    from iid_rdepth_ros.training.report import markdown_table
+    from iid_rdepth_ros.evaluation.report import markdown_table
 
     notes = [f"bag: {result['bag']['path']}", f"ground truth: {result['ground_truth']}",
              f"runner: {result['runner'].get('backend')} {result['runner'].get('model_path')} "
@@ -76,8 +76,8 @@ def write_figures(result: dict[str, Any], out: Path, label: str) -> dict[str, An
     """sequence.png, per-frame overviews and depth colormaps, one PLY; returns their paths."""
     import cv2
 
+    from iid_rdepth_ros.evaluation.plots import save_overview, save_per_frame_plot
     from iid_rdepth_ros.geometry import colorize_depth, point_cloud, write_ply
-    from iid_rdepth_ros.training.plots import save_overview, save_per_frame_plot
 
     paths: dict[str, Any] = {"frames": [], "depth": []}
     rows = [r for r in result["per_frame"] if "abs_rel" in r]
@@ -114,7 +114,7 @@ def write_figures(result: dict[str, Any], out: Path, label: str) -> dict[str, An
 def write_report(result: dict[str, Any], out: str | Path, title: str, label: str
                  ) -> dict[str, Any]:
     """Write every file (see module docstring); returns ``result['paths']``."""
-    from iid_rdepth_ros.training.report import write_json
+    from iid_rdepth_ros.evaluation.report import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ def resize_nearest(depth: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 def score(acc: Any, pred: np.ndarray, gt: np.ndarray) -> dict[str, Any] | None:
     """Add one frame to a ``MetricAccumulator``; its metrics plus ``coverage`` (share of valid
     ground-truth pixels with a finite prediction), or None without valid ground truth."""
-    from iid_rdepth_ros.training.metrics import METRIC_KEYS, valid_mask
+    from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS, valid_mask
 
     pred = resize_nearest(np.asarray(pred, dtype=np.float32), gt.shape)
     valid = valid_mask(gt, acc.min_depth, acc.max_depth, acc.garg_crop)

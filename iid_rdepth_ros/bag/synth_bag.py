@@ -111,7 +111,7 @@ def write_synth_bag(path: str | os.PathLike, frames: int, seed: int, height: int
                     progress: bool = True, *, overwrite: bool = False) -> BagSummary:
     """Render ``frames`` synth-street frames of ``seed`` into a rosbag2 at ``path`` (see module
     docstring); the same arguments give the same messages."""
-    from iid_rdepth_ros.training.synth import SynthStreet
+    from iid_rdepth_ros.synth import SynthStreet
 
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise ValueError(f"frames must be a positive integer, got {frames!r}")

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from iid_rdepth_ros.bench.frames import Frame
 from iid_rdepth_ros.runtime.base import Runner
-from iid_rdepth_ros.runtime.sample_frames import Frame
 
 
 def depth_difference(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from iid_rdepth_ros.training.metrics import METRIC_KEYS, MetricAccumulator
+
+from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS, MetricAccumulator
 
 #: model-card keys copied into evaluation results
 CARD_KEYS = ("variant", "stage", "steps", "data", "command", "wall_time_s")
@@ -55,8 +56,8 @@ def open_frames(data_dir: str | Path, input_size: tuple[int, int], aux: bool,
     another data set; ``split`` defaults to the data set's test split; ``options`` go to its
     reader (``eval_crop``, KITTI ``gt`` / ``gt_root`` / ``kb_crop``).
     """
-    from iid_rdepth_ros.training.datasets import get_dataset
-    from iid_rdepth_ros.training.frames import DepthFrames
+    from iid_rdepth_ros.datasets import get_dataset
+    from iid_rdepth_ros.datasets.frames import DepthFrames
 
     if frames is not None and frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
@@ -102,9 +103,9 @@ def predict(model: Any, data: Any, aux: bool, steps: int | None = None, batch_si
     from functools import partial
 
     import torch
-    from iid_rdepth_ros.training.frames import collate
     from torch.nn import functional as F
 
+    from iid_rdepth_ros.datasets.frames import collate
     from iid_rdepth_ros.model.focal import stereo_fb
 
     if batch_size < 1:
@@ -167,8 +168,7 @@ def predict_runner(backend: str, model_name_or_path: str, data: Any, aux: bool,
     onnxruntime and tensorrt are scored identically. The runner's depth range is opened wide
     (the metrics clip to the protocol's range themselves); ``timing`` counts ``runner.infer``.
     """
-    from iid_rdepth_ros.training.frames import eval_depth
-
+    from iid_rdepth_ros.datasets.frames import eval_depth
     from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, create_runner
 
     tiny, huge = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
@@ -250,7 +250,7 @@ def protocol_info(min_depth: float, max_depth: float, garg_crop: bool,
 
 def read_prediction(pred_dir: str | Path, name: str, shape: tuple[int, ...]) -> np.ndarray:
     """Saved prediction ``name`` (``.npy`` metres or ``.png`` uint16 metres * 256)."""
-    from iid_rdepth_ros.training.datasets.io import read_depth_npy, read_depth_png
+    from iid_rdepth_ros.datasets.io import read_depth_npy, read_depth_png
 
     base = Path(pred_dir) / name
     if base.with_suffix(".npy").is_file():
@@ -269,7 +269,7 @@ def read_prediction(pred_dir: str | Path, name: str, shape: tuple[int, ...]) -> 
 def predict_saved(pred_dir: str | Path, data: Any, progress: bool = True
                   ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield ``(position, saved prediction, gt)`` per frame of ``data`` (a ``DepthFrames``)."""
-    from iid_rdepth_ros.training.frames import eval_depth
+    from iid_rdepth_ros.datasets.frames import eval_depth
 
     if not Path(pred_dir).is_dir():
         raise FileNotFoundError(f"predictions directory {pred_dir} does not exist")
@@ -321,7 +321,7 @@ def evaluate(model_name_or_path: str | None, data_dir: str | Path, aux: bool | N
     (requested), ``aux_engaged``, ``steps`` (effective T), ``data``, ``protocol``, ``timing``
     and, with ``per_frame``, a list of per-frame metrics.
     """
-    from iid_rdepth_ros.training.datasets import get_dataset, resolve_crop
+    from iid_rdepth_ros.datasets import get_dataset, resolve_crop
 
     spec = get_dataset(dataset)
     options = {k: v for k, v in (options or {}).items() if v is not None}

@@ -28,7 +28,7 @@ class Frame:
 
 def synth_frames(root: str | Path, count: int, stereo: bool = True) -> list[Frame]:
     """The first ``count`` frames of a synth-street directory (evenly spaced over it)."""
-    from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
+    from iid_rdepth_ros.synth.dataset import SynthStreetDataset
 
     root = Path(root)
     if not (root / "meta.json").is_file():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 
 
 def measure_matmul_peak(size: int = 2048, repeats: int = 7, threads: int | None = None,

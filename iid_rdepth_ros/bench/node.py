@@ -12,7 +12,7 @@ camera_info, colorized image, organised cloud) timed here on the runner's depth 
 and the node's own per-stage timings.
 
 Entry points: :func:`run_node_bench` (for ``iid-rdepth bench``), :func:`to_markdown`, and
-``python -m iid_rdepth_ros.ros.bench_node --help``.
+``python -m iid_rdepth_ros.bench.node --help``.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def _percentiles_ms(values: list[float]) -> dict[str, float]:
 
 
 def _frames(opts: NodeBenchOptions) -> list[Any]:
+    from iid_rdepth_ros.bench.frames import Frame, procedural_frame, synth_frames
     from iid_rdepth_ros.runtime.processing import resize_image, scale_intrinsics
-    from iid_rdepth_ros.runtime.sample_frames import Frame, procedural_frame, synth_frames
 
     count = opts.frames + opts.warmup
     if opts.data:
@@ -127,7 +127,7 @@ def _messages(frame: Any, stamp: Any, frame_id: str) -> tuple[Any, ...]:
 
 def _start_node(opts: NodeBenchOptions, namespace: str, log_path: Path) -> Any:
     """The node under test in its own process (``bag.node_process.NodeProcess``)."""
-    from iid_rdepth_ros.bag.node_process import NodeProcess
+    from iid_rdepth_ros.ros.node_process import NodeProcess
 
     params: dict[str, Any] = {
         "backend": opts.backend, "model_path": opts.model,
@@ -446,7 +446,7 @@ def _hw(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m iid_rdepth_ros.ros.bench_node``: writes ``<name>.json`` and ``<name>.md``."""
+    """``python -m iid_rdepth_ros.bench.node``: writes ``<name>.json`` and ``<name>.md``."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="default")
     p.add_argument("--backend", default="torch",
@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_node_bench(opts, log_dir=args.logs, progress=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
-    command = "python -m iid_rdepth_ros.ros.bench_node " + " ".join(argv or sys.argv[1:])
+    command = "python -m iid_rdepth_ros.bench.node " + " ".join(argv or sys.argv[1:])
     (args.out / f"{args.name}.md").write_text(to_markdown(result, command))
     print(to_markdown(result, command))
     return 0 if result["meets_target"] else 1

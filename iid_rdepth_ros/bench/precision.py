@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from iid_rdepth_ros.export.onnx_meta import get_metadata
-from iid_rdepth_ros.runtime.compare import compare_runners
+from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
+from iid_rdepth_ros.bench.compare import compare_runners
+from iid_rdepth_ros.bench.frames import synth_frames
 from iid_rdepth_ros.runtime.config import RunnerConfig
 from iid_rdepth_ros.runtime.onnxruntime_runner import OnnxRuntimeRunner
-from iid_rdepth_ros.runtime.sample_frames import synth_frames
 
 
 def compare_engine(engine_path: Path, onnx_path: Path, frames_dir: Path, count: int = 8

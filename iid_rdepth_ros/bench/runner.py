@@ -1,6 +1,6 @@
 """Runtime benchmark: latency, throughput, memory and FLOP efficiency per backend/config.
 
-Every configuration runs in its own subprocess (``python -m iid_rdepth_ros.runtime.benchmark
+Every configuration runs in its own subprocess (``python -m iid_rdepth_ros.bench.runner
 --worker JSON``) so peak memory (``VmHWM``) belongs to that configuration alone and one
 backend's threads or allocations cannot disturb the next. The parent exports the ONNX graphs
 once per (size, T) through the shared cache, counts their FLOPs, and measures the float32
@@ -85,9 +85,9 @@ def rss_peak_mib() -> float:
 
 def run_worker(job: WorkerJob) -> dict[str, Any]:
     """Measure one configuration in this process (see module docstring)."""
+    from iid_rdepth_ros.bench.frames import procedural_frame
     from iid_rdepth_ros.runtime import RunnerConfig, create_runner
     from iid_rdepth_ros.runtime.processing import preprocess
-    from iid_rdepth_ros.runtime.sample_frames import procedural_frame
 
     case = job.case
     if case.backend == "torch":
@@ -176,7 +176,7 @@ def spawn_worker(job: WorkerJob, timeout_s: float) -> dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS=str(job.threads))
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "iid_rdepth_ros.runtime.benchmark", "--worker", payload],
+            [sys.executable, "-m", "iid_rdepth_ros.bench.runner", "--worker", payload],
             capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         return {**asdict(job.case), "error": f"timed out after {timeout_s:.0f} s"}

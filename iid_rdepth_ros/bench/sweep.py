@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from iid_rdepth_ros.runtime.benchmark import BenchCase, WorkerJob, spawn_worker
+from iid_rdepth_ros.bench.runner import BenchCase, WorkerJob, spawn_worker
 
 
 @dataclass
@@ -78,9 +78,9 @@ def _engine_for(case: BenchCase, engine_dir: str | None) -> str | None:
 def run_sweep(options: SweepOptions,
               progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Export/count FLOPs per (size, T), measure the matmul peak, then every configuration."""
+    from iid_rdepth_ros.bench.matmul_peak import measure_matmul_peak
     from iid_rdepth_ros.export.flops import count_flops
     from iid_rdepth_ros.export.onnx_cache import cached_export
-    from iid_rdepth_ros.runtime.matmul_peak import measure_matmul_peak
 
     graphs: dict[tuple[int, int, int], dict[str, Path]] = {}
     flops: dict[tuple[int, int, int, str], dict[str, Any]] = {}

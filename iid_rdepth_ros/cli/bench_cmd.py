@@ -103,8 +103,8 @@ def untrained_checkpoint(preset: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and write ``<name>.json`` and ``<name>.md``."""
-    from iid_rdepth_ros.runtime.benchmark_sweep import SweepOptions, run_sweep, to_markdown
-    from iid_rdepth_ros.runtime.lazy_import import is_available
+    from iid_rdepth_ros.artifacts.lazy_import import is_available
+    from iid_rdepth_ros.bench.sweep import SweepOptions, run_sweep, to_markdown
 
     sizes = [_size(s) for s in args.sizes]
     if args.repeats < 2 or args.warmup < 0 or args.threads < 1:
@@ -144,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_node(args: argparse.Namespace, model: str, backend: str,
              size: tuple[int, int]) -> int:
-    """Node overhead benchmark (``iid_rdepth_ros.ros.bench_node``), mono then stereo."""
-    from iid_rdepth_ros.ros.bench_node import NodeBenchOptions, run_node_bench, to_markdown
+    """Node overhead benchmark (``iid_rdepth_ros.bench.node``), mono then stereo."""
+    from iid_rdepth_ros.bench.node import NodeBenchOptions, run_node_bench, to_markdown
 
     command = getattr(args, "command_line", None) or "iid-rdepth " + " ".join(sys.argv[1:])
     results, parts = {}, []

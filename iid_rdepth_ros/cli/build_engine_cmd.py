@@ -53,8 +53,8 @@ def _graphs(path: Path) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Build (or reuse) each engine, then optionally compare precisions."""
+    from iid_rdepth_ros.artifacts.errors import RunnerError
     from iid_rdepth_ros.export.tensorrt_build import BuildOptions, build_engine
-    from iid_rdepth_ros.runtime.errors import RunnerError
 
     options = BuildOptions(fp16=args.fp16, int8=args.int8, calib_dir=args.calib,
                            calib_frames=args.calib_frames, workspace_gib=args.workspace,
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
               f"T={side['steps']}, TensorRT {side['tensorrt_version']}, {side['gpu_name']} "
               f"(sm {side['compute_capability']})")
     if args.compare is not None:
-        from iid_rdepth_ros.export.precision_compare import compare_engine
+        from iid_rdepth_ros.bench.precision import compare_engine
 
         for graph, result in zip(graphs, results, strict=True):
             report = compare_engine(result.engine_path, graph, args.compare,

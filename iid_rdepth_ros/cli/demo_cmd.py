@@ -48,9 +48,9 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where everything is."""
-    from iid_rdepth_ros.training.demo import DEMO_SEED, run_demo
-    from iid_rdepth_ros.training.demo_report import write_demo_report
-    from iid_rdepth_ros.training.report import print_table
+    from iid_rdepth_ros.demo.offline import DEMO_SEED, run_demo
+    from iid_rdepth_ros.demo.report import write_demo_report
+    from iid_rdepth_ros.evaluation.report import print_table
 
     if not args.rate > 0:
         raise ValueError(f"--rate must be > 0, got {args.rate}")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                       num_threads=args.threads, progress=not args.no_progress)
     live = None
     if not args.no_live:
-        from iid_rdepth_ros.training.demo_live import run_live_demo
+        from iid_rdepth_ros.demo.live import run_live_demo
 
         live = run_live_demo(args.out, args.frames, DEMO_SEED, args.model, args.backend,
                              args.rate, args.steps, args.threads, args.domain_id,

@@ -108,7 +108,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the report; print the table and where the files are."""
     from iid_rdepth_ros.bag.report import write_report
-    from iid_rdepth_ros.training.report import print_table
+    from iid_rdepth_ros.evaluation.report import print_table
 
     spec = spec_from_args(args)
     opts = options_from_args(args)

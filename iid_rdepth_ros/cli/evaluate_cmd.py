@@ -149,11 +149,11 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and report; user errors raise ValueError / FileNotFoundError (exit 2)."""
     _check(args)
     options = _options(args)
-    from iid_rdepth_ros.training.report import markdown_table, print_table, write_json
+    from iid_rdepth_ros.evaluation.report import markdown_table, print_table, write_json
 
     progress = not args.no_progress
     if args.sgbm:
-        from iid_rdepth_ros.training.sgbm import evaluate_sgbm
+        from iid_rdepth_ros.evaluation.sgbm import evaluate_sgbm
 
         result = evaluate_sgbm(args.data, args.model, True if args.aux is None else args.aux,
                                args.steps, args.batch_size, args.threads, progress,
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                                min_depth=args.min_depth or 1e-3, garg_crop=args.garg_crop,
                                device=args.device)
     else:
-        from iid_rdepth_ros.training.evaluate import evaluate
+        from iid_rdepth_ros.bench.evaluate import evaluate
 
         result = evaluate(args.model, args.data, args.aux, args.steps, args.batch_size,
                           args.threads, progress, frames=args.frames, min_depth=args.min_depth,

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
               f"{bag.seconds:.1f} s ({bag.lidar_points} LiDAR points); topics: "
               + ", ".join(bag.topics.values()))
         return 0
-    from iid_rdepth_ros.training.synth import generate
+    from iid_rdepth_ros.synth import generate
 
     summary = generate(args.out, args.frames, args.seed, height=args.height, width=args.width,
                        sequence_length=args.sequence_length, progress=not args.no_progress,

@@ -1,7 +1,7 @@
 """``iid-rdepth train``: two-stage training (see training/train.py and configs/default.yaml).
 
 Runs unchanged under torchrun for data-parallel training (``torchrun --nproc_per_node N -m
-iid_rdepth_ros.training.train_ddp [these options]``); only rank 0 prints and writes."""
+iid_rdepth_ros.cli.train_ddp [these options]``); only rank 0 prints and writes."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
         epilog="Data: --dataset kitti --data-root KITTI [--split eigen_train] [--val-split "
                "eigen_val] [--gt-root DIR]; --dataset nyu --data-root nyu_depth_v2_labeled.mat; "
                "--dataset folder --data-root DIR (docs/training_on_your_data.md). Several GPUs: "
-               "torchrun --nproc_per_node N -m iid_rdepth_ros.training.train_ddp [options] "
+               "torchrun --nproc_per_node N -m iid_rdepth_ros.cli.train_ddp [options] "
                "(--batch-size is the global batch). Equal-budget ablation in one run: --stage "
                "both --steps1 N1+N2 --snapshot-at N1 --steps2 N2 --set stage2.init_from=snapshot "
                "--set stage1.schedule=constant trains the baseline for N1+N2 steps (stage1.*) "

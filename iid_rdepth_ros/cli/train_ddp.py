@@ -1,6 +1,6 @@
 """Data-parallel training entry point for torchrun.
 
-    torchrun --nproc_per_node 4 -m iid_rdepth_ros.training.train_ddp \\
+    torchrun --nproc_per_node 4 -m iid_rdepth_ros.cli.train_ddp \\
         --dataset kitti --data-root /data/kitti --batch-size 32 --device cuda --amp bf16 ...
 
 takes exactly the options of ``iid-rdepth train`` (``--batch-size`` is the global batch,

@@ -35,7 +35,7 @@ class DatasetSpec:
     config_defaults: dict[str, Any] = field(default_factory=dict)  # training-config defaults
 
 
-_PKG = "iid_rdepth_ros.training.datasets"
+_PKG = "iid_rdepth_ros.datasets"
 DATASETS: dict[str, DatasetSpec] = {
     "synth": DatasetSpec(
         "synth", "synth-street directories (iid-rdepth synth)", f"{_PKG}:open_synth", True,
@@ -98,7 +98,7 @@ class _WithCrop:
         return len(self.reader)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from iid_rdepth_ros.training.datasets.protocol import crop_mask
+        from iid_rdepth_ros.datasets.protocol import crop_mask
 
         item = dict(self.reader[i])
         mask = crop_mask(self.crop, np.shape(item["depth"]))
@@ -110,7 +110,7 @@ class _WithCrop:
 def open_synth(root: str | Path | None, split: str, *, eval_crop: str = "none",
                aux: bool = True) -> Any:
     """A synth-street directory: ``split`` itself, or ``root/split`` when a root is given."""
-    from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
+    from iid_rdepth_ros.synth.dataset import SynthStreetDataset
 
     path = Path(root) / split if root is not None else Path(split)
     if not (path / "meta.json").is_file():

@@ -30,9 +30,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from iid_rdepth_ros.training.datasets.io import read_depth_npy, read_depth_png, read_rgb
-from iid_rdepth_ros.training.datasets.protocol import crop_mask
-from iid_rdepth_ros.training.datasets.splits import file_digest
+from iid_rdepth_ros.datasets.io import read_depth_npy, read_depth_png, read_rgb
+from iid_rdepth_ros.datasets.protocol import crop_mask
+from iid_rdepth_ros.datasets.splits import file_digest
 
 INTRINSICS = "intrinsics.yaml"
 DEPTH_UNITS = {"mm": 1000.0, "1/256": 256.0}

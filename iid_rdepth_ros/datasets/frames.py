@@ -90,7 +90,7 @@ class DepthFrames(torch.utils.data.Dataset):
                      **options: object) -> DepthFrames:
         """Open ``split`` of a registered data set (``training.datasets``); ``limit`` > 0 keeps
         that many evenly spaced frames. ``options`` go to the reader (e.g. ``gt``, ``kb_crop``)."""
-        from iid_rdepth_ros.training.datasets import get_dataset, open_dataset
+        from iid_rdepth_ros.datasets import get_dataset, open_dataset
 
         if aux and get_dataset(name).stereo is False:
             raise ValueError(f"the {name} data set is mono only (no auxiliary right view): use "
@@ -105,7 +105,7 @@ class DepthFrames(torch.utils.data.Dataset):
     def from_dir(cls, root: str | Path, input_size: tuple[int, int], *, aux: bool = True,
                  limit: int = 0) -> DepthFrames:
         """Open a synth-street directory; ``limit`` > 0 keeps that many evenly spaced frames."""
-        from iid_rdepth_ros.training.synth.dataset import SynthStreetDataset
+        from iid_rdepth_ros.synth.dataset import SynthStreetDataset
 
         root = Path(root)
         if not (root / "meta.json").is_file():

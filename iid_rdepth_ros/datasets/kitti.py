@@ -31,15 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from iid_rdepth_ros.training.datasets.io import read_depth_png, read_rgb
-from iid_rdepth_ros.training.datasets.kitti_calib import (
+
+from iid_rdepth_ros.datasets.io import read_depth_png, read_rgb
+from iid_rdepth_ros.datasets.kitti_calib import (
     KittiCalib,
     load_calib,
     project_velodyne,
     read_velodyne,
 )
-from iid_rdepth_ros.training.datasets.protocol import apply_box, crop_mask, kb_crop_box
-from iid_rdepth_ros.training.datasets.splits import (
+from iid_rdepth_ros.datasets.protocol import apply_box, crop_mask, kb_crop_box
+from iid_rdepth_ros.datasets.splits import (
     KITTI_SPLITS,
     KittiEntry,
     file_digest,

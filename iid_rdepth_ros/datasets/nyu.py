@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from iid_rdepth_ros.training.datasets.io import read_depth_png, read_rgb
-from iid_rdepth_ros.training.datasets.protocol import crop_mask
-from iid_rdepth_ros.training.datasets.splits import NamedSplit, file_digest, find_split
+
+from iid_rdepth_ros.datasets.io import read_depth_png, read_rgb
+from iid_rdepth_ros.datasets.protocol import crop_mask
+from iid_rdepth_ros.datasets.splits import NamedSplit, file_digest, find_split
 
 #: NYU Depth v2 toolbox (camera_params.m): colour camera fx, fy, cx, cy at 640x480
 NYU_FX, NYU_FY, NYU_CX, NYU_CY = 518.8579, 519.4696, 325.5824, 253.7362

@@ -16,7 +16,8 @@ All ranges are end-exclusive.
 from __future__ import annotations
 
 import numpy as np
-from iid_rdepth_ros.training.metrics import garg_crop_mask
+
+from iid_rdepth_ros.evaluation.metrics import garg_crop_mask
 
 CROPS = ("garg", "eigen", "none")
 NYU_SHAPE = (480, 640)

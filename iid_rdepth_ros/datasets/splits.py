@@ -1,12 +1,12 @@
 """Split files: where named splits are looked up and how KITTI split lists are parsed.
 
 The official split lists cannot be downloaded here and none is invented: users put the files
-they already have (see ``training/splits/README.md``) in one of the *split directories*, first
-match wins:
+they already have (see ``iid_rdepth_ros/datasets/splits/README.md``) in one of the *split
+directories*, first match wins:
 
 1. ``$IID_RDEPTH_SPLITS/<dataset>/`` (environment variable)
 2. ``<data root>/splits/<dataset>/`` and ``<data root>/splits/``
-3. ``training/splits/<dataset>/`` in this source tree
+3. ``iid_rdepth_ros/datasets/splits/<dataset>/`` in this source tree
 
 or give a file path instead of a name (``--split FILE``).
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SPLITS_ENV = "IID_RDEPTH_SPLITS"
-SOURCE_SPLITS = Path(__file__).resolve().parent.parent / "splits"
+SOURCE_SPLITS = Path(__file__).resolve().parent / "splits"
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,9 @@ def find_split(dataset: str, name: str, known: dict[str, NamedSplit],
         raise FileNotFoundError(
             f"{dataset} split {name!r} ({spec.description}) not found: looked for "
             f"{' or '.join(spec.files)} in {', '.join(str(d) for d in dirs)}; put the official "
-            "list there (training/splits/README.md says where to get it) or give a list file "
-            "instead of the name (--split / --val-split FILE; --val-split none: no validation)")
+            "list there (iid_rdepth_ros/datasets/splits/README.md says where to get it) or give "
+            "a list file instead of the name (--split / --val-split FILE; --val-split none: "
+            "no validation)")
     path = Path(name)
     if path.is_file():
         return path, None

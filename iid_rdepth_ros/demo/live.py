@@ -37,7 +37,7 @@ def _spec() -> Any:
 def ros_environment(domain_id: int | None) -> dict[str, str]:
     """ROS settings of the demo's processes: this machine only; a Fast DDS profile that lets
     large images through (unless the environment names one)."""
-    from iid_rdepth_ros.ros.bench_node import DEFAULT_FASTDDS_PROFILE
+    from iid_rdepth_ros.bench.node import DEFAULT_FASTDDS_PROFILE
 
     env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE",
                                                            "LOCALHOST"),
@@ -52,7 +52,7 @@ def ros_environment(domain_id: int | None) -> dict[str, str]:
 
 def compare(offline: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
     """Offline metrics on the frames the node published vs the node's, frame by frame."""
-    from iid_rdepth_ros.training.metrics import METRIC_KEYS, mean_metrics
+    from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS, mean_metrics
 
     off = {r["index"]: r for r in offline["per_frame"] if "abs_rel" in r}
     on = {r["index"]: r for r in live["per_frame"] if "abs_rel" in r}
@@ -77,9 +77,9 @@ def run_live_demo(out_dir: str | Path, frames: int, seed: int, model: str,
     """Bag -> offline evaluation -> node + replay + live evaluation (see module docstring)."""
     from iid_rdepth_ros.bag.evaluate import EvalOptions, evaluate_bag, input_size
     from iid_rdepth_ros.bag.live import LiveOptions, evaluate_live
-    from iid_rdepth_ros.bag.node_process import NodeProcess
     from iid_rdepth_ros.bag.report import write_report
     from iid_rdepth_ros.bag.synth_bag import write_synth_bag
+    from iid_rdepth_ros.ros.node_process import NodeProcess
 
     out = Path(out_dir)
     t0 = time.perf_counter()

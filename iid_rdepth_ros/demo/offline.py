@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from iid_rdepth_ros.training.metrics import METRIC_KEYS, MetricAccumulator, abs_rel_map
-from iid_rdepth_ros.training.report import markdown_table, write_json
 
+from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS, MetricAccumulator, abs_rel_map
+from iid_rdepth_ros.evaluation.report import markdown_table, write_json
 from iid_rdepth_ros.geometry import colorize_depth, colorize_error, point_cloud, write_ply
 
 DEMO_SEED = 9001  # the training engineer uses seeds 1 (train), 2 (val), 3 (test)
@@ -49,7 +49,7 @@ def run_demo(out_dir: str | Path = "out/demo", frames: int = 10, model: str = "d
              steps: int | None = None, num_threads: int | None = None, progress: bool = True,
              seed: int = DEMO_SEED, max_depth: float = 80.0) -> dict[str, Any]:
     """Run the demo (see module docstring); returns the metrics and the paths written."""
-    from iid_rdepth_ros.training.evaluate import (
+    from iid_rdepth_ros.bench.evaluate import (
         aux_engaged,
         effective_steps,
         load_model,
@@ -58,9 +58,9 @@ def run_demo(out_dir: str | Path = "out/demo", frames: int = 10, model: str = "d
         predict,
         set_threads,
     )
-    from iid_rdepth_ros.training.plots import save_overview, save_per_frame_plot
-    from iid_rdepth_ros.training.sgbm import SgbmMatcher, SgbmParams
-    from iid_rdepth_ros.training.synth import generate
+    from iid_rdepth_ros.evaluation.plots import save_overview, save_per_frame_plot
+    from iid_rdepth_ros.evaluation.sgbm import SgbmMatcher, SgbmParams
+    from iid_rdepth_ros.synth import generate
 
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")

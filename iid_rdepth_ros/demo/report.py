@@ -19,7 +19,7 @@ def _ms(v: Any) -> str:
 def write_demo_report(out_dir: str | Path, offline_demo: dict[str, Any],
                       live_demo: dict[str, Any] | None, command: str) -> Path:
     """Write ``report.md`` under ``out_dir`` and return its path."""
-    from iid_rdepth_ros.training.report import markdown_table
+    from iid_rdepth_ros.evaluation.report import markdown_table
 
     out = Path(out_dir)
     d = offline_demo["data"]
@@ -55,7 +55,7 @@ def write_demo_report(out_dir: str | Path, offline_demo: dict[str, Any],
 
 
 def _live_section(out: Path, demo: dict[str, Any]) -> list[str]:
-    from iid_rdepth_ros.training.report import markdown_table
+    from iid_rdepth_ros.evaluation.report import markdown_table
 
     live, offline, cmp_ = demo["live"], demo["offline"], demo["comparison"]
     f = live["frames"]

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from iid_rdepth_ros.training.metrics import abs_rel_map
 
+from iid_rdepth_ros.evaluation.metrics import abs_rel_map
 from iid_rdepth_ros.geometry.colormap import (
     DEFAULT_DEPTH_CMAP,
     DEFAULT_ERROR_CMAP,

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from iid_rdepth_ros.training.metrics import LOWER_IS_BETTER, METRIC_KEYS
+from iid_rdepth_ros.evaluation.metrics import LOWER_IS_BETTER, METRIC_KEYS
 
 HEADERS = {
     "abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE", "rmse_log": "RMSElog",

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from iid_rdepth_ros.training.metrics import MetricAccumulator, valid_mask
+
+from iid_rdepth_ros.evaluation.metrics import MetricAccumulator, valid_mask
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def evaluate_sgbm(data_dir: str | Path, model_name_or_path: str | None = None, a
     ``protocol``, ``timing``. With ``model_name_or_path``: ``network_same_pixels`` (the model's
     metrics restricted to SGBM's pixels, same frames) and ``network_all_pixels``.
     """
-    from iid_rdepth_ros.training.evaluate import (
+    from iid_rdepth_ros.bench.evaluate import (
         aux_engaged,
         check_data_dir,
         data_info,

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
-from iid_rdepth_ros.runtime.sample_frames import network_feeds, synth_frames
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
+from iid_rdepth_ros.bench.frames import network_feeds, synth_frames
 
 
 def calibration_feeds(calib_dir: Path, meta: dict[str, Any], count: int

@@ -17,12 +17,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from iid_rdepth_ros.export.checkpoint_ref import (
+from iid_rdepth_ros.artifacts.checkpoint_ref import (
     checkpoint_config,
     checkpoint_digest,
     checkpoint_files,
 )
-from iid_rdepth_ros.runtime.engine_sidecar import sha256_file
+from iid_rdepth_ros.artifacts.engine_sidecar import sha256_file
 
 OPSET = 17
 

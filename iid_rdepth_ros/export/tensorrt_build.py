@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iid_rdepth_ros.export.onnx_meta import get_metadata, load_graph
-from iid_rdepth_ros.runtime.cuda_worker import CudaWorker
-from iid_rdepth_ros.runtime.engine_sidecar import (
+from iid_rdepth_ros.artifacts.engine_sidecar import (
     read_sidecar,
     sha256_file,
     sidecar_mismatches,
     write_sidecar,
 )
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
+from iid_rdepth_ros.artifacts.onnx_meta import get_metadata, load_graph
+from iid_rdepth_ros.runtime.cuda_worker import CudaWorker
 from iid_rdepth_ros.runtime.tensorrt_runner import current_environment
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from iid_rdepth_ros.artifacts.errors import RunnerError
 from iid_rdepth_ros.runtime.config import Intrinsics, RunnerConfig
-from iid_rdepth_ros.runtime.errors import RunnerError
 from iid_rdepth_ros.runtime.processing import NetworkInput, postprocess, preprocess
 
 

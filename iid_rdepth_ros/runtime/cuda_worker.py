@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 
 T = TypeVar("T")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from iid_rdepth_ros.artifacts.errors import RunnerError
+from iid_rdepth_ros.artifacts.lazy_import import is_available
 from iid_rdepth_ros.runtime.base import Runner
 from iid_rdepth_ros.runtime.config import RunnerConfig
-from iid_rdepth_ros.runtime.errors import RunnerError
-from iid_rdepth_ros.runtime.lazy_import import is_available
 
 
 def tensorrt_usable(config: RunnerConfig) -> tuple[bool, str]:

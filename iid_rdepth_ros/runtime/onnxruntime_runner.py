@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from iid_rdepth_ros.artifacts.errors import RunnerError
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.base import Runner
 from iid_rdepth_ros.runtime.config import RunnerConfig
-from iid_rdepth_ros.runtime.errors import RunnerError
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.processing import NetworkInput
 
 
@@ -67,7 +67,7 @@ def create_session(ort: Any, path: Path, options: Any, providers: list[str]) -> 
 def find_graphs(onnx_path: Path) -> dict[str, Path]:
     """``{"mono": path, "stereo": path}``: a graph plus its partner variant beside it
     (``mono.onnx`` / ``stereo.onnx``) when that comes from the same export."""
-    from iid_rdepth_ros.export.onnx_meta import get_metadata
+    from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
 
     try:
         meta = get_metadata(onnx_path)
@@ -114,7 +114,7 @@ class OnnxRuntimeRunner(Runner):
 
     def _load(self) -> None:
         ort = lazy_import("onnxruntime", "the onnxruntime backend")
-        from iid_rdepth_ros.export.onnx_meta import get_metadata
+        from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
 
         graphs = self._resolve()
         if "mono" not in graphs:

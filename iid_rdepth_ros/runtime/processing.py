@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.config import OUTPUT_RESOLUTIONS, Intrinsics
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
 
 if TYPE_CHECKING:
     from types import ModuleType

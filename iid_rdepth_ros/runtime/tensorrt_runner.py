@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from iid_rdepth_ros.artifacts.engine_sidecar import read_sidecar, sha256_file, sidecar_mismatches
+from iid_rdepth_ros.artifacts.errors import RunnerError
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.base import Runner
 from iid_rdepth_ros.runtime.config import RunnerConfig
 from iid_rdepth_ros.runtime.cuda_worker import CudaWorker, device_facts
-from iid_rdepth_ros.runtime.engine_sidecar import read_sidecar, sha256_file, sidecar_mismatches
-from iid_rdepth_ros.runtime.errors import RunnerError
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.processing import NetworkInput
 
 

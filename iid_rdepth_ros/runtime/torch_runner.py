@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from iid_rdepth_ros.artifacts.errors import RunnerError
+from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.base import Runner
 from iid_rdepth_ros.runtime.config import RunnerConfig
-from iid_rdepth_ros.runtime.errors import RunnerError
-from iid_rdepth_ros.runtime.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.processing import NetworkInput
 
 
@@ -23,7 +23,7 @@ class TorchRunner(Runner):
 
     def _load(self) -> None:
         torch = lazy_import("torch", "the torch backend")
-        from iid_rdepth_ros.export.checkpoint_ref import load_model
+        from iid_rdepth_ros.artifacts.checkpoint_ref import load_model
 
         if str(self.config.model_path).endswith(".onnx"):
             raise RunnerError(f"the torch backend needs a checkpoint, not an ONNX graph "

@@ -1,1 +1,1 @@
-"""Data, training and evaluation (installed as iid_rdepth_ros.training)."""
+"""Training: two-stage training loop, its config, losses, feature cache, resume state, DDP."""

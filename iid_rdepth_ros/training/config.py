@@ -176,8 +176,8 @@ class TrainConfig:
         return self
 
     def _validate_data(self) -> None:
-        from iid_rdepth_ros.training.datasets import DATASETS
-        from iid_rdepth_ros.training.datasets.protocol import CROPS
+        from iid_rdepth_ros.datasets import DATASETS
+        from iid_rdepth_ros.datasets.protocol import CROPS
 
         d = self.data
         _check(d.dataset in DATASETS, "data.dataset",
@@ -243,7 +243,7 @@ def _leaf_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
 
 
 def _apply_dataset_defaults(tree: dict[str, Any], explicit: set[str]) -> None:
-    from iid_rdepth_ros.training.datasets import DATASETS
+    from iid_rdepth_ros.datasets import DATASETS
 
     data = tree.get("data")
     name = data.get("dataset", "synth") if isinstance(data, dict) else "synth"

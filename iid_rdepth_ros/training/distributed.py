@@ -1,6 +1,6 @@
 """Data-parallel training on PyTorch's own engine (``torch.distributed`` + DDP).
 
-Launch with torchrun (``torchrun --nproc_per_node N -m iid_rdepth_ros.training.train_ddp ...``):
+Launch with torchrun (``torchrun --nproc_per_node N -m iid_rdepth_ros.cli.train_ddp ...``):
 it sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous variables that ``setup``
 reads. Process groups use NCCL on GPUs (one GPU per process, ``cuda:LOCAL_RANK``) and gloo on
 CPUs. The training loop keeps its single-process semantics:

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from iid_rdepth_ros.training.frames import DepthFrames, collate
+
+from iid_rdepth_ros.datasets.frames import DepthFrames, collate
 
 CACHE_VERSION = 1
 MAIN_LEVELS = 4
@@ -63,7 +64,7 @@ def cache_key(model: torch.nn.Module, frames: DepthFrames, fields: Sequence[str]
         "fields": sorted(fields),
     }
     if "hint" in fields:  # the SGBM set-up that made the hints
-        from iid_rdepth_ros.training.sgbm import HINT_NEAR_M, SgbmParams
+        from iid_rdepth_ros.evaluation.sgbm import HINT_NEAR_M, SgbmParams
 
         info["hint"] = {"sgbm": SgbmParams().as_dict(), "near_m": HINT_NEAR_M}
     blob = json.dumps(info, sort_keys=True, default=str).encode()
@@ -256,7 +257,7 @@ class FeatureCache:
 
     @staticmethod
     def _hints(batch: dict[str, Any]) -> np.ndarray:
-        from iid_rdepth_ros.training.sgbm import sgbm_hints
+        from iid_rdepth_ros.evaluation.sgbm import sgbm_hints
 
         return sgbm_hints(batch["image"], batch["aux"], batch["fx"], batch["baseline"],
                           tuple(batch["lidar"].shape[-2:]))

@@ -47,12 +47,13 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from iid_rdepth_ros.datasets import get_dataset, resolve_crop
+from iid_rdepth_ros.datasets.frames import DepthFrames, collate
 from iid_rdepth_ros.training import distributed
 from iid_rdepth_ros.training.config import TrainConfig, save_config
-from iid_rdepth_ros.training.datasets import get_dataset, resolve_crop
 from iid_rdepth_ros.training.distributed import DistContext
 from iid_rdepth_ros.training.feature_cache import FeatureCache
-from iid_rdepth_ros.training.frames import DepthFrames, collate
 from iid_rdepth_ros.training.losses import (
     log_l1_loss,
     silog_loss,
@@ -338,7 +339,7 @@ class _Run:
     def validate(self, model: torch.nn.Module, stage: int) -> dict[str, dict[str, float]]:
         """Mono (and in stage 2 stereo) metrics on the cached validation features: the
         decoder only, so without AV-LFE's image-level stereo refinement (``avlfe.refine``)."""
-        from iid_rdepth_ros.training.metrics import MetricAccumulator
+        from iid_rdepth_ros.evaluation.metrics import MetricAccumulator
 
         if self.cfg.data.val is None:
             return {}

@@ -1,0 +1,1 @@
+"""Benchmarks: model accuracy on data sets, runner and node latency, precision comparisons."""

@@ -1,0 +1,1 @@
+"""Depth metrics (KITTI protocol), result tables and plots; numpy and matplotlib only."""
