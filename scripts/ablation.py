@@ -50,7 +50,7 @@ def run(baseline: str, default: str, test_dir: str, threads: int,
         controls: list[tuple[str, str]] = (),
         mono_controls: list[tuple[str, str]] = ()) -> dict[str, Any]:
     from iid_rdepth_ros.bench.evaluate import evaluate
-    from iid_rdepth_ros.evaluation.sgbm import evaluate_sgbm
+    from iid_rdepth_ros.bench.evaluate_sgbm import evaluate_sgbm
     from iid_rdepth_ros.synth.dataset import SynthStreetDataset
 
     kw = {"steps": None, "batch_size": 4, "num_threads": threads, "per_frame": False}

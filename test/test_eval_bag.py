@@ -81,7 +81,8 @@ def test_offline_equals_evaluate(setup: dict[str, Path]) -> None:
 
 def test_lidar_ground_truth_matches_sparse_truth(setup: dict[str, Path]) -> None:
     """Projected LiDAR (via /tf_static + CameraInfo) scores like the sparse map it came from."""
-    from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, create_runner
+    from iid_rdepth_ros.export.open_runner import open_runner
+    from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig
 
     res = _eval_bag(setup, "lidar", "--gt-points-topic", TOPICS["points"], "--plot-frames", "0")
     assert "/tf_static" in res["ground_truth"]
@@ -90,7 +91,7 @@ def test_lidar_ground_truth_matches_sparse_truth(setup: dict[str, Path]) -> None
     config = RunnerConfig(backend="torch", model_path=str(setup["ckpt"]), input_height=96,
                           input_width=320, min_depth=tiny, max_depth=huge, device="cpu",
                           num_threads=1)
-    with create_runner(config) as runner:
+    with open_runner(config) as runner:
         for row in res["per_frame"]:
             item = ds[row["index"]]
             pred = runner.infer(item["image"], intrinsics=Intrinsics(

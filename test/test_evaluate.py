@@ -11,8 +11,9 @@ import torch
 from eval_fixtures import make_checkpoint, make_data
 
 from iid_rdepth_ros.bench.evaluate import evaluate
+from iid_rdepth_ros.bench.evaluate_sgbm import evaluate_sgbm
 from iid_rdepth_ros.evaluation.metrics import METRIC_KEYS, compute_metrics
-from iid_rdepth_ros.evaluation.sgbm import SgbmMatcher, SgbmParams, evaluate_sgbm
+from iid_rdepth_ros.evaluation.sgbm import SgbmMatcher, SgbmParams
 
 torch.set_num_threads(1)
 

@@ -15,14 +15,15 @@ import onnx
 import pytest
 import torch
 
-from iid_rdepth_ros.artifacts.engine_sidecar import sha256_file
+from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
 from iid_rdepth_ros.bench.frames import synth_frames
 from iid_rdepth_ros.export.onnx_export import PARITY_REFINE_SHARE, export_checkpoint
+from iid_rdepth_ros.export.open_runner import open_runner
 from iid_rdepth_ros.export.trt_compat import check_onnx, load_op_table
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
-from iid_rdepth_ros.runtime import RunnerConfig, create_runner
+from iid_rdepth_ros.runtime import RunnerConfig
 
 PRESET = "lite0-96x320"
 STEPS = 2
@@ -114,8 +115,8 @@ def test_onnxruntime_depth_equals_pytorch_on_synth_frames(
     frames = synth_frames(frames_dir, 3, stereo=stereo)
     size = {"input_height": HEIGHT, "input_width": WIDTH, "diffusion_steps": STEPS,
             "num_threads": 1}
-    torch_runner = create_runner(RunnerConfig(backend="torch", model_path=str(ckpt), **size))
-    ort_runner = create_runner(RunnerConfig(backend="onnxruntime",
+    torch_runner = open_runner(RunnerConfig(backend="torch", model_path=str(ckpt), **size))
+    ort_runner = open_runner(RunnerConfig(backend="onnxruntime",
                                             model_path=str(out / "mono.onnx"), **size))
     with torch_runner, ort_runner:
         assert ort_runner.has_stereo and torch_runner.has_stereo

@@ -6,8 +6,8 @@ import pytest
 import torch
 import yaml
 
+from iid_rdepth_ros.artifacts import checkpoint_ref as ckpt
 from iid_rdepth_ros.model import build_model, get_preset, load_checkpoint, save_checkpoint
-from iid_rdepth_ros.model import checkpoint as ckpt
 
 PRESET = "lite0-96x320"
 

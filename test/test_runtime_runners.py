@@ -14,9 +14,10 @@ import torch
 from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
 from iid_rdepth_ros.bench.compare import compare_runners
 from iid_rdepth_ros.bench.frames import Frame, procedural_frame
+from iid_rdepth_ros.export.open_runner import open_runner
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
-from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, RunnerError, create_runner
+from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, RunnerError
 
 SIZE = {"input_height": 64, "input_width": 192, "diffusion_steps": 1, "num_threads": 1}
 
@@ -47,7 +48,7 @@ def frame() -> Frame:
 
 
 def test_auto_backend_and_onnx_cache_beside_checkpoint(ckpt: str, frame: Frame) -> None:
-    runner = create_runner(RunnerConfig(backend="auto", model_path=ckpt, **SIZE))
+    runner = open_runner(RunnerConfig(backend="auto", model_path=ckpt, **SIZE))
     assert runner.backend == "onnxruntime"  # no TensorRT engine configured here
     with runner:
         depth = runner.infer(frame.image, intrinsics=frame.intrinsics)
@@ -57,20 +58,20 @@ def test_auto_backend_and_onnx_cache_beside_checkpoint(ckpt: str, frame: Frame) 
     assert "_64x192_T1_" in cache_entry.name
     stamp = (cache_entry / "export.json").stat().st_mtime_ns
     # spin_wait=False (what the node runs) only changes how idle threads wait, not the result
-    with create_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, spin_wait=False,
+    with open_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, spin_wait=False,
                                     **SIZE)) as again:
         assert again.info["graphs"] == graphs  # reused, not exported again
         np.testing.assert_array_equal(again.infer(frame.image, intrinsics=frame.intrinsics),
                                       depth)
     assert (cache_entry / "export.json").stat().st_mtime_ns == stamp
     (cache_entry / "mono.onnx").write_bytes(b"truncated")  # a damaged entry is re-exported
-    with create_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, **SIZE)) as fixed:
+    with open_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, **SIZE)) as fixed:
         np.testing.assert_array_equal(fixed.infer(frame.image, intrinsics=frame.intrinsics),
                                       depth)
 
 
 def test_runners_agree_through_the_shared_pre_and_post_processing(ckpt: str, frame: Frame) -> None:
-    runners = [create_runner(RunnerConfig(backend=b, model_path=ckpt, **SIZE))
+    runners = [open_runner(RunnerConfig(backend=b, model_path=ckpt, **SIZE))
                for b in ("torch", "onnxruntime")]
     with runners[0] as torch_runner, runners[1] as ort_runner:
         for resolution, shape in (("input", (120, 360)), ("network", (64, 192))):
@@ -111,25 +112,26 @@ def test_missing_and_corrupt_files_give_a_clear_runner_error(ckpt: str, tmp_path
     (tmp_path / "broken.safetensors").write_bytes(b"\0" * 64)
     cases["corrupt weights"] = ("torch", str(broken), "broken.safetensors")
     for label, (backend, path, words) in cases.items():
-        runner = create_runner(RunnerConfig(backend=backend, model_path=path, **SIZE))
+        runners = []  # a checkpoint for onnxruntime is exported when the runner is opened
         with pytest.raises(RunnerError, match=words.replace(".", r"\.")) as info:
-            runner.load()
+            runners.append(open_runner(RunnerConfig(backend=backend, model_path=path, **SIZE)))
+            runners[0].load()
         assert "Traceback" not in str(info.value), label
-        assert not runner.is_loaded
+        assert not any(r.is_loaded for r in runners)
 
 
 def test_wrong_size_or_steps_and_use_before_load(ckpt: str, frame: Frame, tmp_path: Path) -> None:
-    with create_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, **SIZE)) as runner:
+    with open_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, **SIZE)) as runner:
         mono = runner.info["graphs"]["mono"]
     other = RunnerConfig(backend="onnxruntime", model_path=mono,
                          **{**SIZE, "input_height": 96, "diffusion_steps": 4})
     with pytest.raises(RunnerError, match=r"exported at 64x192.*96x192.*T=1.*T=4"):
-        create_runner(other).load()
-    idle = create_runner(RunnerConfig(backend="torch", model_path=ckpt, **SIZE))
+        open_runner(other).load()
+    idle = open_runner(RunnerConfig(backend="torch", model_path=ckpt, **SIZE))
     with pytest.raises(RunnerError, match="load"):
         idle.infer(frame.image, intrinsics=frame.intrinsics)
     idle.close()  # closing an unloaded runner is harmless
-    with create_runner(RunnerConfig(backend="torch", model_path=ckpt, **SIZE)) as runner:
+    with open_runner(RunnerConfig(backend="torch", model_path=ckpt, **SIZE)) as runner:
         with pytest.raises(ValueError, match="intrinsics"):
             runner.infer(frame.image)
         with pytest.raises(ValueError, match="differs"):
@@ -144,7 +146,7 @@ def test_wrong_size_or_steps_and_use_before_load(ckpt: str, frame: Frame, tmp_pa
 def test_baseline_model_has_no_stereo_path_and_runs_mono(tmp_path: Path, frame: Frame) -> None:
     base = _checkpoint(tmp_path / "base", variant="baseline")
     for backend in ("torch", "onnxruntime"):
-        with create_runner(RunnerConfig(backend=backend, model_path=base, **SIZE)) as runner:
+        with open_runner(RunnerConfig(backend=backend, model_path=base, **SIZE)) as runner:
             assert not runner.info["stereo_capable"]
             mono = runner.infer(frame.image, intrinsics=frame.intrinsics)
             with_aux = runner.infer(frame.image, aux=frame.aux, intrinsics=frame.intrinsics,
@@ -165,7 +167,7 @@ def test_stereo_refine_off_drops_the_refinement_in_every_backend(tmp_path: Path,
         for refine in (True, False):
             config = RunnerConfig(backend=backend, model_path=ckpt, stereo_refine=refine,
                                   **SIZE)
-            with create_runner(config) as runner:
+            with open_runner(config) as runner:
                 outs[backend, refine] = runner.infer(frame.image, **stereo)
                 assert runner.info["stereo_refine"] is refine
                 if backend == "onnxruntime":
@@ -182,7 +184,7 @@ def test_stereo_refine_off_drops_the_refinement_in_every_backend(tmp_path: Path,
     off = RunnerConfig(backend="onnxruntime", model_path=refined_graph, stereo_refine=False,
                        **SIZE)
     with pytest.raises(RunnerError, match="--no-stereo-refine"):
-        create_runner(off).load()
+        open_runner(off).load()
 
 
 def test_session_options_spin_wait() -> None:

@@ -22,10 +22,11 @@ from iid_rdepth_ros.artifacts.engine_sidecar import read_sidecar  # noqa: E402
 from iid_rdepth_ros.bench.compare import compare_runners  # noqa: E402
 from iid_rdepth_ros.bench.frames import procedural_frame  # noqa: E402
 from iid_rdepth_ros.export.onnx_export import export_checkpoint  # noqa: E402
+from iid_rdepth_ros.export.open_runner import open_runner  # noqa: E402
 from iid_rdepth_ros.export.tensorrt_build import BuildOptions, build_engine  # noqa: E402
 from iid_rdepth_ros.model import build_model, get_preset  # noqa: E402
 from iid_rdepth_ros.model.checkpoint import save_checkpoint  # noqa: E402
-from iid_rdepth_ros.runtime import RunnerConfig, RunnerError, create_runner  # noqa: E402
+from iid_rdepth_ros.runtime import RunnerConfig, RunnerError  # noqa: E402
 
 SIZE = {"input_height": 64, "input_width": 192, "diffusion_steps": 2}
 
@@ -55,9 +56,9 @@ def test_build_run_reuse_and_refuse(export_dir: Path, tmp_path: Path) -> None:
     again = build_engine(export_dir / "mono.onnx", engines, BuildOptions())
     assert not again.built  # matching sidecar: reused
     frame = procedural_frame(120, 360)
-    ort = create_runner(RunnerConfig(backend="onnxruntime",
+    ort = open_runner(RunnerConfig(backend="onnxruntime",
                                      model_path=str(export_dir / "mono.onnx"), **SIZE))
-    engine = create_runner(RunnerConfig(backend="auto",
+    engine = open_runner(RunnerConfig(backend="auto",
                                         engine_path=str(engines / "mono.fp32.engine"), **SIZE))
     assert engine.backend == "tensorrt"
     with ort, engine:
@@ -67,16 +68,16 @@ def test_build_run_reuse_and_refuse(export_dir: Path, tmp_path: Path) -> None:
     wrong = RunnerConfig(backend="tensorrt", engine_path=str(engines / "mono.fp32.engine"),
                          **{**SIZE, "diffusion_steps": 4})
     with pytest.raises(RunnerError, match="diffusion steps"):
-        create_runner(wrong).load()
+        open_runner(wrong).load()
 
 
 def test_fp16_close_to_fp32(export_dir: Path, tmp_path: Path) -> None:
     engines = tmp_path / "engines"
     build_engine(export_dir / "mono.onnx", engines, BuildOptions(fp16=True))
     frame = procedural_frame(120, 360, stereo=False)
-    ort = create_runner(RunnerConfig(backend="onnxruntime",
+    ort = open_runner(RunnerConfig(backend="onnxruntime",
                                      model_path=str(export_dir / "mono.onnx"), **SIZE))
-    fp16 = create_runner(RunnerConfig(backend="tensorrt",
+    fp16 = open_runner(RunnerConfig(backend="tensorrt",
                                       engine_path=str(engines / "mono.fp16.engine"), **SIZE))
     with ort, fp16:
         report = compare_runners(ort, fp16, [frame])

@@ -14,11 +14,11 @@ import pytest
 from iid_rdepth_ros.artifacts.engine_sidecar import (
     engine_key,
     read_sidecar,
-    sha256_file,
     sidecar_mismatches,
     sidecar_path,
     write_sidecar,
 )
+from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.runtime import RunnerConfig, RunnerError
 from iid_rdepth_ros.runtime.tensorrt_runner import check_engine, partner_engine
 

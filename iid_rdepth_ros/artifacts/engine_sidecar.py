@@ -26,15 +26,6 @@ def sidecar_path(engine_path: str | Path) -> Path:
     return engine_path.with_name(engine_path.name + ".json")
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def engine_key(sidecar: dict[str, Any]) -> str:
     """Short stable hash of the key fields (the engine cache key)."""
     key = {name: sidecar.get(name) for name in KEY_FIELDS}

@@ -1,7 +1,7 @@
 """Offline rosbag evaluation: the recorded frames through the node's runtime, scored.
 
 ``evaluate_bag`` reads a bag (sqlite3 or mcap), pairs frames by stamp (``frames``), runs every
-frame through ``runtime.create_runner`` exactly as ``iid_rdepth_node`` does (same decoding of
+frame through ``export.open_runner`` exactly as ``iid_rdepth_node`` does (same decoding of
 Image/CameraInfo, same pre/post-processing), and scores it against the depth-image or projected
 LiDAR ground truth (``scoring``). The runner's depth range is opened wide, as in
 ``training.evaluate``; the protocol range applies in the metrics.
@@ -44,7 +44,7 @@ def input_size(model: str, override: tuple[int, int] | None) -> tuple[int, int]:
         return override
     if str(model).endswith(".onnx"):
         return (192, 640)
-    from iid_rdepth_ros.artifacts.checkpoint_ref import checkpoint_config
+    from iid_rdepth_ros.model.checkpoint import checkpoint_config
 
     return tuple(checkpoint_config(model).input_size)  # type: ignore[return-value]
 
@@ -52,7 +52,8 @@ def input_size(model: str, override: tuple[int, int] | None) -> tuple[int, int]:
 def make_runner(opts: EvalOptions) -> Any:
     """A loaded runner for ``opts`` (RunnerError -> ValueError naming the model)."""
     from iid_rdepth_ros.artifacts.errors import RunnerError
-    from iid_rdepth_ros.runtime import RunnerConfig, create_runner
+    from iid_rdepth_ros.export.open_runner import open_runner
+    from iid_rdepth_ros.runtime import RunnerConfig
 
     hw = input_size(opts.model, opts.input_size)
     tiny, huge = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
@@ -60,7 +61,7 @@ def make_runner(opts: EvalOptions) -> Any:
                           engine_path=opts.engine, input_height=hw[0], input_width=hw[1],
                           diffusion_steps=opts.steps, min_depth=tiny, max_depth=huge,
                           device=opts.device, num_threads=opts.threads)
-    runner = create_runner(config)
+    runner = open_runner(config)
     try:
         runner.load()
     except RunnerError as exc:

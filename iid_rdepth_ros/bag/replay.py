@@ -100,7 +100,7 @@ def replay_bag(bag_path: str | Path, rate: float = 1.0, topics: list[str] | None
                delay: float = 0.0, progress: bool = True, context: Any = None) -> ReplaySummary:
     """Publish the bag's messages (all topics, or ``topics``) at ``rate`` x recorded speed."""
     from iid_rdepth_ros.bag.io import open_bag
-    from iid_rdepth_ros.bench.node import DEFAULT_FASTDDS_PROFILE
+    from iid_rdepth_ros.ros.dds import DEFAULT_FASTDDS_PROFILE
 
     if not rate > 0:
         raise ValueError(f"rate must be > 0, got {rate}")

@@ -169,7 +169,8 @@ def predict_runner(backend: str, model_name_or_path: str, data: Any, aux: bool,
     (the metrics clip to the protocol's range themselves); ``timing`` counts ``runner.infer``.
     """
     from iid_rdepth_ros.datasets.frames import eval_depth
-    from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig, create_runner
+    from iid_rdepth_ros.export.open_runner import open_runner
+    from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig
 
     tiny, huge = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
     config = RunnerConfig(backend=backend, model_path=str(model_name_or_path),
@@ -182,7 +183,7 @@ def predict_runner(backend: str, model_name_or_path: str, data: Any, aux: bool,
 
         bar = tqdm(total=len(data), desc=desc, unit="frame")
     try:
-        with create_runner(config) as runner:
+        with open_runner(config) as runner:
             use_aux = bool(aux) and bool(runner.info["stereo_capable"])
             for position in range(len(data)):
                 item = data.raw(position)

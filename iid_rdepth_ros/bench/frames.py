@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,3 +78,14 @@ def network_feeds(frame: Frame, network_hw: tuple[int, int], canonical_focal: fl
         assert prepared.aux is not None and prepared.fb is not None
         feeds.update(aux=prepared.aux, fb=prepared.fb)
     return feeds
+
+
+def calibration_feeds(calib_dir: str | Path, meta: dict[str, Any], count: int
+                      ) -> list[dict[str, np.ndarray]]:
+    """Network inputs (``image`` [+ ``aux``, ``fb``]) for ``count`` frames of a synth dir."""
+    stereo = meta["variant"] == "stereo"
+    frames = synth_frames(calib_dir, count, stereo=stereo)
+    if not frames:
+        raise ValueError(f"no frames found in calibration directory {calib_dir}")
+    hw = (int(meta["height"]), int(meta["width"]))
+    return [network_feeds(frame, hw, float(meta["canonical_focal"])) for frame in frames]

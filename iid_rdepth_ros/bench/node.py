@@ -31,13 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from iid_rdepth_ros.ros.dds import DEFAULT_FASTDDS_PROFILE
+
 #: end-to-end / runner-only median latency the node should stay within
 TARGET_RATIO = 1.10
-#: config/fastdds_large_images.xml (source tree or installed share directory)
-DEFAULT_FASTDDS_PROFILE = next(
-    (p for p in (Path(__file__).resolve().parents[2] / "config" / "fastdds_large_images.xml",
-                 Path(sys.prefix) / "share" / "iid_rdepth_ros" / "config"
-                 / "fastdds_large_images.xml") if p.is_file()), "")
 
 
 @dataclass
@@ -177,8 +174,9 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+    from iid_rdepth_ros.export.open_runner import open_runner
     from iid_rdepth_ros.ros.outputs import OutputBuilder
-    from iid_rdepth_ros.runtime import RunnerConfig, create_runner
+    from iid_rdepth_ros.runtime import RunnerConfig
 
     frames = _frames(opts)
     namespace = f"bench_{os.getpid()}"
@@ -262,7 +260,7 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
             time.sleep(0.1)
 
         def make_runner(spin_wait: bool) -> Any:
-            made = create_runner(RunnerConfig(
+            made = open_runner(RunnerConfig(
                 backend=opts.backend, model_path=opts.model, input_height=opts.input_hw[0],
                 input_width=opts.input_hw[1], diffusion_steps=opts.diffusion_steps,
                 num_threads=opts.threads, spin_wait=spin_wait))

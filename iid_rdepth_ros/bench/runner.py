@@ -86,7 +86,8 @@ def rss_peak_mib() -> float:
 def run_worker(job: WorkerJob) -> dict[str, Any]:
     """Measure one configuration in this process (see module docstring)."""
     from iid_rdepth_ros.bench.frames import procedural_frame
-    from iid_rdepth_ros.runtime import RunnerConfig, create_runner
+    from iid_rdepth_ros.export.open_runner import open_runner
+    from iid_rdepth_ros.runtime import RunnerConfig
     from iid_rdepth_ros.runtime.processing import preprocess
 
     case = job.case
@@ -102,7 +103,7 @@ def run_worker(job: WorkerJob) -> dict[str, Any]:
                           engine_path=job.engine_path, input_height=case.height,
                           input_width=case.width, diffusion_steps=case.steps,
                           num_threads=job.threads)
-    runner = create_runner(config)
+    runner = open_runner(config)
     start = time.perf_counter()
     runner.load()
     load_s = time.perf_counter() - start

@@ -56,13 +56,26 @@ def run(args: argparse.Namespace) -> int:
     from iid_rdepth_ros.artifacts.errors import RunnerError
     from iid_rdepth_ros.export.tensorrt_build import BuildOptions, build_engine
 
-    options = BuildOptions(fp16=args.fp16, int8=args.int8, calib_dir=args.calib,
-                           calib_frames=args.calib_frames, workspace_gib=args.workspace,
-                           timing_cache=args.timing_cache, rebuild=args.rebuild)
-    options.validate()
+    if args.int8 and args.calib is None:
+        raise ValueError("--int8 needs --calib DIR (a synth-street directory of real frames)")
+    if args.calib is not None and not args.calib.is_dir():
+        raise NotADirectoryError(f"calibration directory {args.calib} does not exist")
     if args.compare is not None and not args.compare.is_dir():
         raise NotADirectoryError(f"--compare directory {args.compare} does not exist")
     graphs = _graphs(args.onnx)
+    calibration = None
+    if args.int8:
+        from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
+        from iid_rdepth_ros.bench.frames import calibration_feeds
+
+        calibration = {}
+        for graph in graphs:
+            meta = get_metadata(graph)
+            calibration[meta["variant"]] = calibration_feeds(args.calib, meta, args.calib_frames)
+    options = BuildOptions(fp16=args.fp16, int8=args.int8, calibration=calibration,
+                           workspace_gib=args.workspace, timing_cache=args.timing_cache,
+                           rebuild=args.rebuild)
+    options.validate()
     try:
         results = [build_engine(graph, args.out, options) for graph in graphs]
     except RunnerError as exc:  # TensorRT / pycuda missing, or no GPU

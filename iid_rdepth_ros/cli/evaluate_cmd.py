@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     progress = not args.no_progress
     if args.sgbm:
-        from iid_rdepth_ros.evaluation.sgbm import evaluate_sgbm
+        from iid_rdepth_ros.bench.evaluate_sgbm import evaluate_sgbm
 
         result = evaluate_sgbm(args.data, args.model, True if args.aux is None else args.aux,
                                args.steps, args.batch_size, args.threads, progress,

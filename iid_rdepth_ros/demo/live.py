@@ -37,7 +37,7 @@ def _spec() -> Any:
 def ros_environment(domain_id: int | None) -> dict[str, str]:
     """ROS settings of the demo's processes: this machine only; a Fast DDS profile that lets
     large images through (unless the environment names one)."""
-    from iid_rdepth_ros.bench.node import DEFAULT_FASTDDS_PROFILE
+    from iid_rdepth_ros.ros.dds import DEFAULT_FASTDDS_PROFILE
 
     env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE",
                                                            "LOCALHOST"),

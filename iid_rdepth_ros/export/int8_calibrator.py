@@ -8,25 +8,13 @@ from typing import Any
 import numpy as np
 
 from iid_rdepth_ros.artifacts.lazy_import import lazy_import
-from iid_rdepth_ros.bench.frames import network_feeds, synth_frames
 
 
-def calibration_feeds(calib_dir: Path, meta: dict[str, Any], count: int
-                      ) -> list[dict[str, np.ndarray]]:
-    """Network inputs (``image`` [+ ``aux``, ``fb``]) for ``count`` frames of a synth dir."""
-    stereo = meta["variant"] == "stereo"
-    frames = synth_frames(calib_dir, count, stereo=stereo)
-    if not frames:
-        raise ValueError(f"no frames found in calibration directory {calib_dir}")
-    hw = (int(meta["height"]), int(meta["width"]))
-    return [network_feeds(frame, hw, float(meta["canonical_focal"])) for frame in frames]
-
-
-def make_calibrator(calib_dir: Path, meta: dict[str, Any], count: int, cache_path: Path) -> Any:
-    """An ``IInt8EntropyCalibrator2`` over real frames; call on the CUDA thread."""
+def make_calibrator(feeds: list[dict[str, np.ndarray]], cache_path: Path) -> Any:
+    """An ``IInt8EntropyCalibrator2`` over the network inputs of real frames; call on the
+    CUDA thread."""
     trt = lazy_import("tensorrt", "INT8 calibration")
     cuda = lazy_import("pycuda.driver", "INT8 calibration")
-    feeds = calibration_feeds(calib_dir, meta, count)
 
     class _EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         """Hands TensorRT one frame per batch from device buffers it owns."""

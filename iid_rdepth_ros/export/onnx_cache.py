@@ -17,12 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from iid_rdepth_ros.artifacts.checkpoint_ref import (
-    checkpoint_config,
-    checkpoint_digest,
-    checkpoint_files,
-)
-from iid_rdepth_ros.artifacts.engine_sidecar import sha256_file
+from iid_rdepth_ros.artifacts.checkpoint_ref import checkpoint_digest, checkpoint_files
+from iid_rdepth_ros.artifacts.files import sha256_file
 
 OPSET = 17
 
@@ -39,7 +35,7 @@ def cache_root(weights: Path, cache_dir: str | Path | None = None) -> Path:
     """Where exports of this checkpoint are kept (see module docstring)."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    from iid_rdepth_ros.model.checkpoint import CHECKPOINT_DIR
+    from iid_rdepth_ros.artifacts.checkpoint_ref import CHECKPOINT_DIR
 
     parent = weights.resolve().parent
     if parent != CHECKPOINT_DIR.resolve() and os.access(parent, os.W_OK):
@@ -74,6 +70,8 @@ def cached_export(model_ref: str | Path, height: int, width: int, steps: int | N
 
     weights, _ = checkpoint_files(model_ref)
     if steps is None:
+        from iid_rdepth_ros.model.checkpoint import checkpoint_config
+
         steps = checkpoint_config(model_ref).diffusion.steps
     key = f"{checkpoint_digest(model_ref)[:16]}_{height}x{width}_T{steps}_opset{OPSET}"
     if not stereo_refine:

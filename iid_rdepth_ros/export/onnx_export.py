@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from iid_rdepth_ros.artifacts.engine_sidecar import sha256_file
+from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.artifacts.onnx_meta import set_metadata
 from iid_rdepth_ros.export.trt_compat import CompatReport, check_onnx
 
@@ -252,7 +252,7 @@ def export_checkpoint(model_ref: str, out_dir: Path, height: int | None = None,
                       verify: bool = True, stereo_refine: bool = True) -> ExportResult:
     """Load a checkpoint (name or path) and export it; size defaults to the preset's.
     ``stereo_refine=False`` leaves AV-LFE's stereo refinement out of the stereo graph."""
-    from iid_rdepth_ros.artifacts.checkpoint_ref import load_model
+    from iid_rdepth_ros.model.checkpoint import load_model
 
     model, model_config, info = load_model(model_ref)
     if not stereo_refine:

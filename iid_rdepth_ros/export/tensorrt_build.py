@@ -14,10 +14,10 @@ from typing import Any
 
 from iid_rdepth_ros.artifacts.engine_sidecar import (
     read_sidecar,
-    sha256_file,
     sidecar_mismatches,
     write_sidecar,
 )
+from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.artifacts.onnx_meta import get_metadata, load_graph
 from iid_rdepth_ros.runtime.cuda_worker import CudaWorker
@@ -30,8 +30,8 @@ class BuildOptions:
 
     fp16: bool = False
     int8: bool = False
-    calib_dir: Path | None = None  # synth-street directory with real frames (INT8)
-    calib_frames: int = 64
+    #: INT8: network inputs of real frames per graph variant (``bench.frames.calibration_feeds``)
+    calibration: dict[str, list[dict[str, Any]]] | None = None
     workspace_gib: float = 2.0
     timing_cache: Path | None = None  # default: OUT/timing.cache
     rebuild: bool = False
@@ -43,10 +43,8 @@ class BuildOptions:
 
     def validate(self) -> None:
         """ValueError for inconsistent options."""
-        if self.int8 and self.calib_dir is None:
+        if self.int8 and not self.calibration:
             raise ValueError("--int8 needs --calib DIR (a synth-street directory of real frames)")
-        if self.calib_dir is not None and not Path(self.calib_dir).is_dir():
-            raise ValueError(f"calibration directory {self.calib_dir} does not exist")
         if not self.workspace_gib > 0:
             raise ValueError(f"workspace must be > 0 GiB, got {self.workspace_gib}")
 
@@ -155,8 +153,9 @@ def _build(onnx_path: Path, options: BuildOptions, meta: dict[str, Any],
         from iid_rdepth_ros.export.int8_calibrator import make_calibrator
 
         config.set_flag(trt.BuilderFlag.INT8)
+        assert options.calibration is not None
         calibrator = make_calibrator(
-            options.calib_dir, meta, options.calib_frames,
+            options.calibration[meta["variant"]],
             cache_path=Path(str(timing_cache_path.parent / f"{meta['variant']}.int8.calib")))
         config.int8_calibrator = calibrator
     serialized = builder.build_serialized_network(network, config)

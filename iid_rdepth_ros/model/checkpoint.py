@@ -8,51 +8,22 @@ metrics, ...).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from iid_rdepth_ros.artifacts.checkpoint_ref import (
+    CARD_FORMAT,
+    checkpoint_files,
+    checkpoint_stem,
+    read_card,
+)
+from iid_rdepth_ros.artifacts.files import sha256_file
+
 if TYPE_CHECKING:
+    from .config import ModelConfig
     from .iid_rdepth import IIDRDepth
 
-CARD_FORMAT = "iid-rdepth-checkpoint/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-#: names resolved inside ``CHECKPOINT_DIR`` (shipped with the package)
-NAMED_CHECKPOINTS = ("default", "baseline")
 RESERVED_CARD_KEYS = ("format", "variant", "encoder", "config", "weights", "weights_sha256")
-_HOW_TO_PRODUCE = ("produce it with `make checkpoints` (or `iid-rdepth train ...` and "
-                   "save_checkpoint), or pass the path of an existing checkpoint")
-
-
-def _stem(path: str | Path) -> Path:
-    path = Path(path)
-    if path.suffix in (".safetensors", ".yaml", ".yml"):
-        return path.with_suffix("")
-    return path
-
-
-def resolve_checkpoint(name_or_path: str | Path) -> tuple[Path, Path]:
-    """(weights, card) paths for ``default`` / ``baseline`` or a path (stem, .yaml or
-    .safetensors); a missing file raises ``FileNotFoundError`` naming it."""
-    if str(name_or_path) in NAMED_CHECKPOINTS:
-        stem = CHECKPOINT_DIR / str(name_or_path)
-    else:
-        stem = _stem(name_or_path)
-    weights, card = stem.with_suffix(".safetensors"), stem.with_suffix(".yaml")
-    if not card.is_file() and stem.with_suffix(".yml").is_file():
-        card = stem.with_suffix(".yml")
-    for path in (card, weights):
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint file not found: {path}; {_HOW_TO_PRODUCE}")
-    return weights, card
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_checkpoint(path_stem: str | Path, model: IIDRDepth,
@@ -69,7 +40,7 @@ def save_checkpoint(path_stem: str | Path, model: IIDRDepth,
         raise ValueError("the model's encoder was built with pretrained_encoder=False; its "
                          "random weights are not stored in checkpoints and could not be "
                          "restored")
-    stem = _stem(path_stem)
+    stem = checkpoint_stem(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     weights, card_path = stem.with_suffix(".safetensors"), stem.with_suffix(".yaml")
     tensors = {k: v.detach().to("cpu").contiguous().clone()
@@ -81,32 +52,12 @@ def save_checkpoint(path_stem: str | Path, model: IIDRDepth,
         "variant": model.variant,
         "encoder": model.cfg.encoder.name,
         "weights": weights.name,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": sha256_file(weights),
         "config": model.cfg.to_dict(),
         **card,
     }
     card_path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return weights, card_path
-
-
-def read_card(card_path: Path) -> dict[str, Any]:
-    """Parse and check a model card; problems raise ``ValueError`` naming the file."""
-    import yaml
-
-    try:
-        card = yaml.safe_load(card_path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{card_path}: not a readable YAML model card ({exc})") from None
-    if not isinstance(card, dict):
-        raise ValueError(f"{card_path}: model card must be a mapping")
-    if card.get("format") != CARD_FORMAT:
-        raise ValueError(f"{card_path}: format is {card.get('format')!r}, expected "
-                         f"{CARD_FORMAT!r}")
-    for key in ("variant", "config"):
-        if key not in card:
-            raise ValueError(f"{card_path}: model card lacks {key!r}")
-    upgrade_config_dict(card["config"])
-    return card
 
 
 def upgrade_config_dict(config: Any) -> Any:
@@ -128,18 +79,14 @@ def load_checkpoint(name_or_path: str | Path,
     """Load ``default``, ``baseline`` or a checkpoint path -> (model in eval mode, card)."""
     from safetensors.torch import load_file
 
-    from .config import ModelConfig
     from .factory import build_model
     from .iid_rdepth import check_state_matches
 
-    weights, card_path = resolve_checkpoint(name_or_path)
+    weights, card_path = checkpoint_files(name_or_path)
     card = read_card(card_path)
-    try:
-        cfg = ModelConfig.from_dict(card["config"])
-    except ValueError as exc:
-        raise ValueError(f"{card_path}: invalid config: {exc}") from None
+    cfg = card_config(card, card_path)
     expected_sha = card.get("weights_sha256")
-    if expected_sha is not None and _sha256(weights) != expected_sha:
+    if expected_sha is not None and sha256_file(weights) != expected_sha:
         raise ValueError(f"{weights}: SHA-256 differs from the card {card_path.name} "
                          f"(file corrupt or replaced)")
     try:
@@ -156,3 +103,28 @@ def load_checkpoint(name_or_path: str | Path,
     model.to(map_location)
     model.eval()
     return model, card
+
+
+def card_config(card: dict[str, Any], card_path: Path | str) -> ModelConfig:
+    """The ``ModelConfig`` of a read card (older cards upgraded); ValueError naming the file."""
+    from .config import ModelConfig
+
+    try:
+        return ModelConfig.from_dict(upgrade_config_dict(card["config"]))
+    except ValueError as exc:
+        raise ValueError(f"{card_path}: invalid config: {exc}") from None
+
+
+def checkpoint_config(model_ref: str | Path) -> ModelConfig:
+    """The ``ModelConfig`` in a checkpoint's card (no torch needed)."""
+    _, card_path = checkpoint_files(model_ref)
+    return card_config(read_card(card_path), card_path)
+
+
+def load_model(model_ref: str | Path) -> tuple[IIDRDepth, ModelConfig, dict[str, Any]]:
+    """(model in eval mode, its ModelConfig, provenance info) for a checkpoint reference."""
+    weights, _ = checkpoint_files(model_ref)
+    model, card = load_checkpoint(model_ref)
+    info = {"checkpoint": str(weights), "checkpoint_sha256": card.get("weights_sha256"),
+            "model_variant": card.get("variant")}
+    return model, model.cfg, info

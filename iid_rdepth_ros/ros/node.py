@@ -481,9 +481,9 @@ class DepthNode(LifecycleNode):
 
 
 def _load_runner(config: RunnerConfig) -> Any:
-    from iid_rdepth_ros.runtime import create_runner
+    from iid_rdepth_ros.export.open_runner import open_runner
 
-    runner = create_runner(config)
+    runner = open_runner(config)
     try:
         runner.load()
     except BaseException:

@@ -3,9 +3,9 @@
 Sessions use all graph optimisations and the graph rewrites of ``ort_rewrite`` (channel
 softmax as element-wise ops: same maths, much faster on the CPU provider).
 
-``model_path`` is an exported ``.onnx`` (its partner variant beside it is found through the
-export sidecar or the ``mono.onnx`` / ``stereo.onnx`` names) or a checkpoint, which is then
-exported once into a cache keyed by checkpoint hash, size and T (``export/onnx_cache.py``).
+``model_path`` is an exported ``.onnx``; its partner variant beside it is found through the
+``mono.onnx`` / ``stereo.onnx`` names and the graphs' metadata. The caller hands the runner its
+graph: ``export.open_runner`` exports a checkpoint once (cached) for it.
 """
 
 from __future__ import annotations
@@ -98,19 +98,13 @@ class OnnxRuntimeRunner(Runner):
 
     def _resolve(self) -> dict[str, Path]:
         path = Path(self.config.model_path).expanduser()
-        if path.suffix == ".onnx":
-            if not path.is_file():
-                raise RunnerError(f"ONNX model {path} does not exist")
-            return find_graphs(path)
-        from iid_rdepth_ros.export.onnx_cache import cached_export
-
-        try:
-            return cached_export(self.config.model_path, self.config.input_height,
-                                 self.config.input_width, self.config.diffusion_steps,
-                                 cache_dir=self.config.cache_dir,
-                                 stereo_refine=self.config.stereo_refine)
-        except (ValueError, OSError) as exc:
-            raise RunnerError(f"cannot export {self.config.model_path} to ONNX: {exc}") from exc
+        if path.suffix != ".onnx":
+            raise RunnerError(f"the onnxruntime backend runs an exported .onnx graph, not "
+                              f"{self.config.model_path} (export it with `iid-rdepth export`; "
+                              "export.open_runner does it for a checkpoint)")
+        if not path.is_file():
+            raise RunnerError(f"ONNX model {path} does not exist")
+        return find_graphs(path)
 
     def _load(self) -> None:
         ort = lazy_import("onnxruntime", "the onnxruntime backend")

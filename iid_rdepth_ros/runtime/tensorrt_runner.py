@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from iid_rdepth_ros.artifacts.engine_sidecar import read_sidecar, sha256_file, sidecar_mismatches
+from iid_rdepth_ros.artifacts.engine_sidecar import read_sidecar, sidecar_mismatches
 from iid_rdepth_ros.artifacts.errors import RunnerError
+from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.runtime.base import Runner
 from iid_rdepth_ros.runtime.config import RunnerConfig

@@ -23,7 +23,7 @@ class TorchRunner(Runner):
 
     def _load(self) -> None:
         torch = lazy_import("torch", "the torch backend")
-        from iid_rdepth_ros.artifacts.checkpoint_ref import load_model
+        from iid_rdepth_ros.model.checkpoint import load_model
 
         if str(self.config.model_path).endswith(".onnx"):
             raise RunnerError(f"the torch backend needs a checkpoint, not an ONNX graph "
