@@ -14,15 +14,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from iid_rdepth_ros.geometry.camera import Intrinsics
 from iid_rdepth_ros.ros import node_process
+from iid_rdepth_ros.ros.camera_info import make_camera_info
+from iid_rdepth_ros.ros.driver import NodeDriver, time_msg
 
 REPO = Path(__file__).resolve().parents[1]
 #: camera size of the synthetic frames: not a multiple of 32, so the runner resizes
@@ -113,106 +115,29 @@ class NodeProcess(node_process.NodeProcess):
         raise RuntimeError("VmRSS not found")
 
 
-class Harness:
-    """Test-side ROS node: publishes camera frames, records every output with its arrival time.
-
-    Spins in a background thread; all records are bounded deques.
-    """
+class Harness(NodeDriver):
+    """The tests' driver of the node under test: ``ros.driver.NodeDriver`` publishing the
+    synthetic camera (best effort, as camera drivers do) and recording every output."""
 
     def __init__(self, context: Any, namespace: str, keep: int = 400) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+        super().__init__(context, namespace, keep=keep, name=f"harness_{namespace}")
+        self.image_pub = self.publishers["image"]
+        self.info_pub = self.publishers["camera_info"]
+        self.aux_pub = self.publishers["aux/image"]
+        self.aux_info_pub = self.publishers["aux/camera_info"]
 
-        self.ns = namespace
-        self.node = Node(f"harness_{namespace}", context=context)
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        pub = lambda t, topic: self.node.create_publisher(  # noqa: E731
-            t, f"/{namespace}/{topic}", qos_profile_sensor_data)
-        self.image_pub = pub(Image, "image")
-        self.info_pub = pub(CameraInfo, "camera_info")
-        self.aux_pub = pub(Image, "aux/image")
-        self.aux_info_pub = pub(CameraInfo, "aux/camera_info")
-        self.lock = threading.Lock()
-        self.received: dict[str, deque[tuple[float, Any]]] = {}
-        self.counts: dict[str, int] = {}
-        self._reliable = reliable
-        self._outputs = {"depth": (Image, "depth/image"),
-                         "info": (CameraInfo, "depth/camera_info"),
-                         "colorized": (Image, "depth/colorized"),
-                         "points": (PointCloud2, "points")}
-        self._subs: dict[str, Any] = {}
-        for key in self._outputs:
-            self.received[key] = deque(maxlen=keep)
-            self.counts[key] = 0
-            self.subscribe(key)
-        self.received["diag"] = deque(maxlen=keep)
-        self.counts["diag"] = 0
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._stop = False
-        self._thread.start()
-
-    def subscribe(self, key: str) -> None:
-        """(Re)subscribe to one output (``depth``, ``info``, ``colorized``, ``points``)."""
-        if key not in self._subs:
-            mtype, topic = self._outputs[key]
-            self._subs[key] = self.node.create_subscription(
-                mtype, f"/{self.ns}/{topic}", self._recorder(key), self._reliable)
-
-    def unsubscribe(self, key: str) -> None:
-        """Drop the subscription to one output."""
-        sub = self._subs.pop(key, None)
-        if sub is not None:
-            self.node.destroy_subscription(sub)
-
-    def _spin(self) -> None:
-        while not self._stop:
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - context shut down under us
-                return
-
-    def _recorder(self, key: str) -> Callable[[Any], None]:
-        def record(msg: Any) -> None:
-            with self.lock:
-                self.received[key].append((time.time(), msg))
-                self.counts[key] += 1
-        return record
-
-    def _on_diag(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name.startswith(f"/{self.ns}/"):
-                with self.lock:
-                    self.received["diag"].append((time.time(), status))
-                    self.counts["diag"] += 1
-
-    def close(self) -> None:
-        """Stop spinning and destroy the node."""
-        self._stop = True
-        self._thread.join(2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
+    @property
+    def received(self) -> dict[str, list[tuple[float, Any]]]:
+        """(arrival time.time(), message) per output key, oldest first (hold ``lock``)."""
+        return {key: list(records.values()) for key, records in self.records.items()}
 
     # -- inputs ---------------------------------------------------------------------------
     @staticmethod
     def camera_info(stamp: Any, frame_id: str = "cam_left_optical",
                     baseline: float | None = None, fx: float = FX) -> Any:
         """CameraInfo of the synthetic camera (right camera: ``baseline`` sets P[3])."""
-        from sensor_msgs.msg import CameraInfo
-
-        info = CameraInfo(width=CAM_W, height=CAM_H, distortion_model="plumb_bob")
-        info.header.stamp = stamp
-        info.header.frame_id = frame_id
-        info.d = [0.0] * 5
-        info.k = [fx, 0.0, CX, 0.0, FY, CY, 0.0, 0.0, 1.0]
-        tx = -fx * baseline if baseline else 0.0
-        info.p = [fx, 0.0, CX, tx, 0.0, FY, CY, 0.0, 0.0, 0.0, 1.0, 0.0]
-        return info
+        return make_camera_info((CAM_H, CAM_W), Intrinsics(fx, FY, CX, CY), baseline, stamp,
+                                frame_id)
 
     @staticmethod
     def image(rgb: np.ndarray, stamp: Any, frame_id: str = "cam_left_optical",
@@ -226,62 +151,30 @@ class Harness:
         msg.header.frame_id = frame_id
         return msg
 
-    def stamp_now(self) -> Any:
+    @staticmethod
+    def stamp_now() -> Any:
         """Wall-clock stamp (the node's latency is measured against it)."""
-        ns = time.time_ns()
-        from builtin_interfaces.msg import Time
+        return time_msg()
 
-        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-    def publish(self, rgb: np.ndarray, stamp: Any = None, aux: np.ndarray | None = None,
+    def publish(self, rgb: np.ndarray, stamp: Any = None, aux: np.ndarray | None = None,  # type: ignore[override]
                 info: Any = None, aux_info: Any = None, encoding: str = "rgb8") -> Any:
         """Publish one main frame (+ its camera_info, + the aux pair); returns the stamp."""
         stamp = stamp if stamp is not None else self.stamp_now()
-        self.info_pub.publish(info if info is not None else self.camera_info(stamp))
+        messages = {"image": self.image(rgb, stamp, encoding=encoding),
+                    "camera_info": info if info is not None else self.camera_info(stamp)}
         if aux is not None:
-            self.aux_info_pub.publish(aux_info if aux_info is not None else self.camera_info(
+            messages["aux/camera_info"] = (aux_info if aux_info is not None else self.camera_info(
                 stamp, "cam_right_optical", baseline=BASELINE))
-            self.aux_pub.publish(self.image(aux, stamp, "cam_right_optical"))
-        self.image_pub.publish(self.image(rgb, stamp, encoding=encoding))
+            messages["aux/image"] = self.image(aux, stamp, "cam_right_optical")
+        super().publish(messages)
         return stamp
 
     # -- outputs --------------------------------------------------------------------------
-    def wait_for(self, predicate: Callable[[], bool], timeout: float, period: float = 0.02
-                 ) -> bool:
-        """Poll ``predicate`` until true or ``timeout`` seconds passed."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            time.sleep(period)
-        return predicate()
-
     def wait_ready(self, node: NodeProcess, timeout: float = 120.0) -> None:
         """Until the node subscribed to the image topic and the harness to its outputs."""
-        ok = self.wait_for(lambda: not node.alive() or (
-            self.image_pub.get_subscription_count() > 0
-            and self.node.count_publishers(f"/{self.ns}/depth/image") > 0), timeout, period=0.1)
-        ok = ok and node.alive()
-        if not ok:
+        ok = self.wait_for(lambda: not node.alive() or self.node_ready(), timeout, period=0.1)
+        if not (ok and node.alive()):
             raise AssertionError(f"node /{self.ns} did not come up; log:\n{node.log()[-4000:]}")
-
-    def count(self, key: str) -> int:
-        """Messages received on an output so far."""
-        with self.lock:
-            return self.counts[key]
-
-    def find(self, key: str, stamp: Any) -> Any | None:
-        """The received message on ``key`` whose header stamp equals ``stamp``."""
-        with self.lock:
-            for _, msg in reversed(self.received[key]):
-                if msg.header.stamp == stamp:
-                    return msg
-        return None
-
-    def latest(self, key: str) -> tuple[float, Any] | None:
-        """(arrival time, message) of the last message on ``key``."""
-        with self.lock:
-            return self.received[key][-1] if self.received[key] else None
 
     def request(self, rgb: np.ndarray, keys: tuple[str, ...] = ("depth",), timeout: float = 20.0,
                 **kwargs: Any) -> dict[str, Any]:
@@ -292,22 +185,16 @@ class Harness:
             stamp = self.publish(rgb, **kwargs)
             if self.wait_for(lambda s=stamp: all(self.find(k, s) for k in keys), 0.5):
                 # give the other topics of the same frame a moment
-                self.wait_for(lambda s=stamp: all(self.find(k, s) for k in self.received
-                                                  if k != "diag"), 0.3)
-                return {k: self.find(k, stamp) for k in self.received if k != "diag"}
+                self.wait_for(lambda s=stamp: all(self.find(k, s) for k in self._subs), 0.3)
+                return {k: self.find(k, stamp) for k in self.records if k in self._subs}
         raise AssertionError(f"no {keys} for a published frame within {timeout} s")
 
     def diagnostics(self, timeout: float = 5.0, after: float | None = None) -> dict[str, str]:
-        """Key/values of the node's latest DiagnosticStatus (received after ``after``)."""
-        after = time.time() if after is None else after
-        ok = self.wait_for(lambda: (self.latest("diag") or (0.0, None))[0] > after, timeout)
-        if not ok:
+        """Key/values of the node's latest DiagnosticStatus (received after ``after``,
+        time.time(); default now)."""
+        values = self.wait_diagnostics(timeout, after)
+        if not values:
             raise AssertionError("no diagnostics from the node")
-        status = self.latest("diag")[1]
-        values = {kv.key: kv.value for kv in status.values}
-        values["_level"] = str(int.from_bytes(status.level, "little")) if isinstance(
-            status.level, bytes) else str(status.level)
-        values["_message"] = status.message
         return values
 
 
@@ -340,11 +227,8 @@ while rclpy.ok():
 def grid_stamp(period: float) -> Any:
     """Wall time rounded down to a multiple of ``period``: two processes that publish on the
     same grid give their frames identical stamps, like a hardware-synchronised stereo pair."""
-    from builtin_interfaces.msg import Time
-
     step = int(round(period * 1e9))
-    ns = time.time_ns() // step * step
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    return time_msg(time.time_ns() // step * step)
 
 
 def stereo_partner(rgb: np.ndarray, disparity: int = 6) -> np.ndarray:

@@ -9,12 +9,12 @@ import pytest
 
 from iid_rdepth_ros.artifacts.errors import MissingDependencyError
 from iid_rdepth_ros.artifacts.lazy_import import lazy_import
+from iid_rdepth_ros.geometry.camera import scale_intrinsics
 from iid_rdepth_ros.runtime import Intrinsics, RunnerConfig
 from iid_rdepth_ros.runtime.processing import (
     postprocess,
     preprocess,
     resize_image,
-    scale_intrinsics,
 )
 
 NET = (64, 192)

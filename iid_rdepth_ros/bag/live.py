@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,85 +85,6 @@ def expected_frames(bag_path: str | Path, spec: Any, opts: Any, plot: set[int]
         return out, info, pairer.stats, gt_description(spec, tree, camera_frame)
 
 
-class _Watcher:
-    """rclpy node recording arrivals of the input image and the node's depth (raw CDR)."""
-
-    def __init__(self, context: Any, image_topic: str, depth_topic: str) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-        from sensor_msgs.msg import Image
-
-        self.node = __import__("rclpy").create_node(f"iid_rdepth_eval_live_{os.getpid()}",
-                                                     context=context)
-        self.lock = threading.Lock()
-        self.inputs: dict[int, float] = {}
-        self.depth: dict[int, tuple[float, bytes]] = {}
-        self.diag: dict[str, str] = {}
-        self.diag_time = 0.0
-        self.last_depth = 0.0
-        self.last_input = 0.0
-        self.depth_topic = self.node.resolve_topic_name(depth_topic)
-        self.image_topic = image_topic
-        # best effort accepts both reliable and best-effort publishers of the input
-        self.node.create_subscription(Image, image_topic, self._on_image,
-                                      qos_profile_sensor_data, raw=True)
-        self.node.create_subscription(
-            Image, depth_topic, self._on_depth,
-            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE), raw=True)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._stop = False
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop:
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - context shut down under us
-                return
-
-    @staticmethod
-    def _stamp(raw: bytes) -> int:
-        # CDR: 4-byte encapsulation header, then header.stamp (int32 sec, uint32 nanosec)
-        order = "<" if raw[1] == 1 else ">"
-        sec, nsec = np.frombuffer(raw[4:12], dtype=f"{order}i4,{order}u4")[0]
-        return int(sec) * 1_000_000_000 + int(nsec)
-
-    def _on_image(self, raw: bytes) -> None:
-        now = time.monotonic()
-        with self.lock:
-            self.inputs.setdefault(self._stamp(raw), now)
-            self.last_input = now
-
-    def _on_depth(self, raw: bytes) -> None:
-        now = time.monotonic()
-        with self.lock:
-            self.depth.setdefault(self._stamp(raw), (now, bytes(raw)))
-            self.last_depth = now
-
-    def _on_diag(self, msg: Any) -> None:
-        ns = self.depth_topic.rsplit("/depth/", 1)[0]
-        for status in msg.status:
-            if status.name.endswith(": depth") and status.name.startswith(f"{ns}/"):
-                with self.lock:
-                    self.diag = {kv.key: kv.value for kv in status.values}
-                    self.diag_time = time.monotonic()
-
-    def node_ready(self) -> bool:
-        """The node publishes depth and subscribes to the image topic."""
-        return (self.node.count_publishers(self.depth_topic) > 0
-                and self.node.count_subscribers(self.image_topic) > 1)
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
-
-
 def _wait(predicate: Any, timeout: float, period: float = 0.05) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -194,6 +114,7 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
     from iid_rdepth_ros.bag.messages import deserialize
     from iid_rdepth_ros.bag.scoring import latency_stats, overall, sample_indices, score
     from iid_rdepth_ros.evaluation.metrics import MetricAccumulator
+    from iid_rdepth_ros.ros.driver import NodeDriver
 
     spec.validate()
     total_hint = opts.max_frames or 10**9
@@ -213,17 +134,28 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
     if own:
         context = rclpy.Context()
         rclpy.init(context=context)
-    watcher = _Watcher(context, spec.image, live.depth_topic)
+    # the driver sits in the root namespace: a relative depth topic resolves under "/"
+    depth_topic = "/" + live.depth_topic.lstrip("/")
+    prefix = depth_topic.rsplit("/depth/", 1)[0] + "/"  # the node's diagnostics name
+    watcher = NodeDriver(context, outputs=("depth",), publish=False, watch_image=spec.image,
+                         raw=True, keep=10**9, name=f"iid_rdepth_eval_live_{os.getpid()}",
+                         output_topics={"depth": depth_topic},
+                         diag_filter=lambda n: n.endswith(": depth") and n.startswith(prefix))
+    inputs, depth = watcher.records["input"], watcher.records["depth"]
+
+    def last_time(key: str) -> float:
+        latest = watcher.latest(key)
+        return latest[0] if latest else 0.0
     replay = None
     try:
         if not _wait(watcher.node_ready, live.wait):
-            raise ValueError(f"no node publishing {watcher.depth_topic} and subscribed to "
+            raise ValueError(f"no node publishing {depth_topic} and subscribed to "
                              f"{spec.image} within {live.wait:g} s (is iid_rdepth_node running "
                              "with the same ROS_DOMAIN_ID and remapped to the bag's topics?)")
         if live.play:
             replay = _start_replay(bag_path, spec, live)
         last = max(expected)
-        if not _wait(lambda: bool(watcher.inputs) or (replay is not None
+        if not _wait(lambda: bool(inputs) or (replay is not None
                                                      and replay.poll() not in (None, 0)),
                      live.wait):
             raise ValueError(f"no image arrived on {spec.image} within {live.wait:g} s "
@@ -234,17 +166,17 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
 
         def finished() -> bool:
             with watcher.lock:
-                quiet = time.monotonic() - watcher.last_input
-                done_in = last in watcher.inputs or (replay is not None
-                                                     and replay.poll() is not None)
-                all_out = all(s in watcher.depth for s in expected)
+                quiet = time.time() - last_time("input")
+                done_in = last in inputs or (replay is not None and replay.poll() is not None)
+                all_out = all(s in depth for s in expected)
             return all_out or (done_in and quiet > live.settle) or quiet > live.wait
 
         _wait(finished, 24 * 3600.0, period=0.1)
         if replay is not None:
             replay.wait(30)
         # the node's diagnostics (1 Hz) from after its last output
-        _wait(lambda: watcher.diag_time > watcher.last_depth + 0.05, 2.5)
+        _wait(lambda: watcher.latest_diagnostics(after=last_time("depth") + 0.05) is not None,
+              2.5)
     finally:
         if replay is not None and replay.poll() is None:
             replay.terminate()
@@ -261,8 +193,8 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
     network_hw = None
     for stamp in sorted(expected):
         exp = expected[stamp]
-        got = watcher.depth.get(stamp)
-        t_in = watcher.inputs.get(stamp)
+        got = depth.get(stamp)
+        t_in = inputs[stamp][0] if stamp in inputs else None
         if got is None:
             dropped.append(exp.index)
             continue
@@ -279,8 +211,9 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
                                   "intrinsics": exp.intrinsics}
     if not acc.frames:
         raise ValueError(f"the node published no depth for any of the {len(expected)} frames "
-                         f"on {watcher.depth_topic}")
-    diag = dict(watcher.diag)
+                         f"on {depth_topic}")
+    status = watcher.latest_diagnostics()
+    diag = {kv.key: kv.value for kv in status[1].values} if status else {}
     return {
         "mode": "live",
         "bag": info,
@@ -288,7 +221,7 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
         "runner": {"backend": diag.get("backend"), "model_path": diag.get("model"),
                    "network_hw": diag.get("network size"),
                    "diffusion_steps": diag.get("diffusion steps"),
-                   "depth_topic": watcher.depth_topic, "depth_image_hw": network_hw},
+                   "depth_topic": depth_topic, "depth_image_hw": network_hw},
         "protocol": {"min_depth": opts.min_depth, "max_depth": opts.max_depth,
                      "garg_crop": opts.garg_crop, "median_scaling": False,
                      "aggregation": "mean of per-frame metrics",
@@ -301,7 +234,7 @@ def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,
         "frames": {"images": info["images"], "expected": len(expected),
                    "evaluated": acc.frames, "dropped": len(dropped),
                    "dropped_indices": dropped,
-                   "input_seen": sum(1 for s in expected if s in watcher.inputs)},
+                   "input_seen": sum(1 for s in expected if s in inputs)},
         "node_diagnostics": diag,
         "per_frame": rows,
         "wall_s": round(time.perf_counter() - t_start, 2),

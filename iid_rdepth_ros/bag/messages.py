@@ -82,13 +82,15 @@ def camera_info(hw: tuple[int, int], fx: float, fy: float, cx: float, cy: float,
                 frame_id: str, baseline_m: float = 0.0) -> Any:
     """Rectified pinhole ``CameraInfo`` (no distortion, R = I); a right camera of a stereo
     pair gets ``P[3] = -fx * baseline_m``."""
+    from iid_rdepth_ros.geometry.camera import Intrinsics, camera_info_fields
+
     roi = _t("sensor_msgs/msg/RegionOfInterest")(x_offset=0, y_offset=0, height=0, width=0,
                                                   do_rectify=False)
-    k = np.array([fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])
-    p = np.array([fx, 0.0, cx, -fx * baseline_m, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
-    return _t(CAMERA_INFO)(header=header(stamp, frame_id), height=int(hw[0]), width=int(hw[1]),
-                           distortion_model="plumb_bob", d=np.zeros(5), k=k, r=np.eye(3).ravel(),
-                           p=p, binning_x=0, binning_y=0, roi=roi)
+    fields = camera_info_fields(hw, Intrinsics(fx, fy, cx, cy), baseline_m)
+    arrays = {key: np.asarray(fields[key], dtype=np.float64) for key in ("d", "k", "r", "p")}
+    return _t(CAMERA_INFO)(header=header(stamp, frame_id), height=fields["height"],
+                           width=fields["width"], distortion_model=fields["distortion_model"],
+                           **arrays, binning_x=0, binning_y=0, roi=roi)
 
 
 def point_cloud(points: np.ndarray, stamp: int, frame_id: str,

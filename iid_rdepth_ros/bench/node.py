@@ -23,7 +23,6 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,7 +72,8 @@ def _percentiles_ms(values: list[float]) -> dict[str, float]:
 
 def _frames(opts: NodeBenchOptions) -> list[Any]:
     from iid_rdepth_ros.bench.frames import Frame, procedural_frame, synth_frames
-    from iid_rdepth_ros.runtime.processing import resize_image, scale_intrinsics
+    from iid_rdepth_ros.geometry.camera import scale_intrinsics
+    from iid_rdepth_ros.runtime.processing import resize_image
 
     count = opts.frames + opts.warmup
     if opts.data:
@@ -95,31 +95,6 @@ def _frames(opts: NodeBenchOptions) -> list[Any]:
                          aux=None if f.aux is None else resize_image(f.aux, opts.camera_hw),
                          baseline_m=f.baseline_m))
     return out
-
-
-def _messages(frame: Any, stamp: Any, frame_id: str) -> tuple[Any, ...]:
-    from sensor_msgs.msg import CameraInfo
-
-    from iid_rdepth_ros.ros.image_codec import array_to_image
-
-    def info(baseline: float | None) -> CameraInfo:
-        k = frame.intrinsics
-        msg = CameraInfo(height=frame.image.shape[0], width=frame.image.shape[1],
-                         distortion_model="plumb_bob")
-        msg.header.stamp, msg.header.frame_id = stamp, frame_id
-        msg.d = [0.0] * 5
-        msg.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
-        tx = -k.fx * baseline if baseline else 0.0
-        msg.p = [k.fx, 0.0, k.cx, tx, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        return msg
-
-    image = array_to_image(frame.image, "rgb8")
-    image.header.stamp, image.header.frame_id = stamp, frame_id
-    if frame.aux is None:
-        return image, info(None), None, None
-    aux = array_to_image(frame.aux, "rgb8")
-    aux.header.stamp, aux.header.frame_id = stamp, frame_id + "_right"
-    return image, info(None), aux, info(frame.baseline_m)
 
 
 def _start_node(opts: NodeBenchOptions, namespace: str, log_path: Path) -> Any:
@@ -169,12 +144,9 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
                    progress: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns a JSON-able dict (see module docstring)."""
     import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
     from iid_rdepth_ros.export.open_runner import open_runner
+    from iid_rdepth_ros.ros.driver import NodeDriver, frame_messages, time_msg
     from iid_rdepth_ros.ros.outputs import OutputBuilder
     from iid_rdepth_ros.runtime import RunnerConfig
 
@@ -193,67 +165,15 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
     node_proc = _start_node(opts, namespace, log_dir / "node.log")
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=opts.domain_id)
-    runner = spin_runner = None
+    runner = spin_runner = driver = None
+    # the last message the node publishes per frame: when it is here, the node is idle
+    last = "points" if opts.publish_points else "colorized" if opts.publish_colorized else None
     try:
-        node = rclpy.create_node(f"bench_client_{os.getpid()}", context=context)
-        in_qos = (qos_profile_sensor_data if opts.input_qos == "sensor_data" else
-                  QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
-        pubs = {n: node.create_publisher(t, f"/{namespace}/{n}", in_qos)
-                for n, t in (("image", Image), ("camera_info", CameraInfo),
-                             ("aux/image", Image), ("aux/camera_info", CameraInfo))}
-        arrived: dict[tuple[int, int], float] = {}
-        # callbacks notify; the timing loop blocks on the condition instead of polling, so this
-        # process takes no CPU from the node while a frame is in flight
-        lock = threading.Condition()
-
-        def on_depth(msg: Image) -> None:
-            now = time.perf_counter()
-            with lock:
-                arrived[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = now
-                lock.notify_all()
-
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        node.create_subscription(Image, f"/{namespace}/depth/image", on_depth, reliable)
-        # the last message the node publishes per frame: when it is here, the node is idle
-        finished: dict[tuple[int, int], float] = {}
-
-        def on_last(msg: Any) -> None:
-            with lock:
-                finished[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.perf_counter()
-                lock.notify_all()
-
-        diagnostics: list[dict[str, str]] = []
-
-        def on_diag(msg: DiagnosticArray) -> None:
-            for status in msg.status:
-                if status.name.startswith(f"/{namespace}/"):
-                    with lock:
-                        diagnostics.append({kv.key: kv.value for kv in status.values})
-
-        node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-        if opts.publish_points:
-            node.create_subscription(PointCloud2, f"/{namespace}/points", on_last, reliable)
-        elif opts.publish_colorized:
-            node.create_subscription(Image, f"/{namespace}/depth/colorized", on_last, reliable)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        spinning = threading.Event()
-        spinning.set()
-
-        paused = threading.Event()
-
-        def spin() -> None:
-            while spinning.is_set():
-                if paused.is_set():
-                    time.sleep(0.005)
-                    continue
-                executor.spin_once(timeout_sec=0.02)
-
-        spinner = threading.Thread(target=spin, daemon=True)
-        spinner.start()
+        driver = NodeDriver(context, namespace, outputs=("depth",) + ((last,) if last else ()),
+                            input_qos=opts.input_qos, raw=True,
+                            name=f"bench_client_{os.getpid()}")
         deadline = time.monotonic() + opts.startup_timeout_s
-        while not (pubs["image"].get_subscription_count() > 0
-                   and node.count_publishers(f"/{namespace}/depth/image") > 0):
+        while not driver.node_ready():
             if node_proc.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the node did not start; its log:\n"
                                    + node_proc.log_path.read_text()[-3000:])
@@ -283,38 +203,27 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
         for i in iterator:
             frame = frames[i]
             # 1) through the node
-            ns = time.time_ns()
-            from builtin_interfaces.msg import Time
-
-            stamp = Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-            image, info, aux, aux_info = _messages(frame, stamp, "camera_optical")
-            if aux is not None:
-                pubs["aux/camera_info"].publish(aux_info)
-                pubs["aux/image"].publish(aux)
-            pubs["camera_info"].publish(info)
-            key = (stamp.sec, stamp.nanosec)
-            sent = time.perf_counter()
-            pubs["image"].publish(image)
-            with lock:
-                lock.wait_for(lambda k=key: k in arrived, timeout=5.0)
-                got = arrived.pop(key, None)
+            stamp = time_msg()
+            messages = frame_messages(frame.image, frame.intrinsics, stamp, "camera_optical",
+                                      frame.aux, frame.baseline_m)
+            sent = time.time()
+            key = driver.publish(messages)
+            got = (driver.get("depth", key)
+                   if driver.wait_for(lambda k=key: driver.get("depth", k) is not None, 5.0)
+                   else None)
             if got is None:
                 missed += 1
             elif i >= opts.warmup:
-                e2e.append(got - sent)
+                e2e.append(got[0] - sent)
             # let the node finish its colormap and cloud before timing the runner alone
-            if opts.publish_points or opts.publish_colorized:
-                with lock:
-                    lock.wait_for(lambda k=key: k in finished, timeout=5.0)
-                    finished.pop(key, None)
+            if last:
+                driver.wait_for(lambda k=key: driver.get(last, k) is not None, 5.0)
             time.sleep(0.01)
             # 2) the runner alone, same frame, same backend and threads
-            paused.set()  # no ROS work in this process while the runner is timed alone
-            time.sleep(0.03)
-            t0 = time.perf_counter()
-            depth = runner.infer(frame.image, frame.aux, frame.intrinsics, frame.baseline_m)
-            t1 = time.perf_counter()
-            paused.clear()
+            with driver.paused():  # no ROS work in this process while the runner is timed
+                t0 = time.perf_counter()
+                depth = runner.infer(frame.image, frame.aux, frame.intrinsics, frame.baseline_m)
+                t1 = time.perf_counter()
             if i >= opts.warmup:
                 runner_only.append(t1 - t0)
                 for name, seconds in _time_messages(builder, depth, frame, settings).items():
@@ -323,29 +232,18 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
             spin_runner = make_runner(spin_wait=True)
             # a separate pass after the node's frames: spinning threads would slow what runs
             # beside them
-            paused.set()
-            for i, frame in enumerate(frames):
-                t0 = time.perf_counter()
-                spin_runner.infer(frame.image, frame.aux, frame.intrinsics, frame.baseline_m)
-                if i >= opts.warmup:
-                    runner_spin.append(time.perf_counter() - t0)
-            paused.clear()
+            with driver.paused():
+                for i, frame in enumerate(frames):
+                    t0 = time.perf_counter()
+                    spin_runner.infer(frame.image, frame.aux, frame.intrinsics,
+                                      frame.baseline_m)
+                    if i >= opts.warmup:
+                        runner_spin.append(time.perf_counter() - t0)
         # the node's own timing of the same frames (runner.infer inside the node process)
-        with lock:
-            seen = len(diagnostics)
-        end = time.monotonic() + 3.0
-        while time.monotonic() < end:
-            with lock:
-                if len(diagnostics) > seen:
-                    break
-            time.sleep(0.05)
-        with lock:
-            in_node = dict(diagnostics[-1]) if diagnostics else {}
-        spinning.clear()
-        spinner.join(2.0)
-        executor.shutdown()
-        node.destroy_node()
+        in_node = driver.wait_diagnostics(3.0)
     finally:
+        if driver is not None:
+            driver.close()
         for made in (runner, spin_runner):
             if made is not None:
                 made.close()

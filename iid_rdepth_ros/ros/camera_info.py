@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from sensor_msgs.msg import CameraInfo
 
+from iid_rdepth_ros.geometry.camera import camera_info_fields, scale_intrinsics
 from iid_rdepth_ros.runtime.config import Intrinsics
-from iid_rdepth_ros.runtime.processing import scale_intrinsics
+
+
+def make_camera_info(hw: tuple[int, int], intrinsics: Intrinsics,
+                     baseline_m: float | None = None, stamp: Any = None, frame_id: str = "",
+                     **fields: Any) -> CameraInfo:
+    """A rectified camera's CameraInfo (``geometry.camera.camera_info_fields``; a right camera
+    of a stereo pair with ``baseline_m``); ``fields`` override (distortion_model, d, r)."""
+    msg = CameraInfo(**{**camera_info_fields(hw, intrinsics, baseline_m), **fields})
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    return msg
 
 
 class CameraInfoError(ValueError):

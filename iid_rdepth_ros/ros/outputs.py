@@ -6,12 +6,12 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
+from iid_rdepth_ros.geometry.camera import scale_intrinsics
 from iid_rdepth_ros.ros.camera_info import rescale_camera_info
 from iid_rdepth_ros.ros.cloud import CloudBuilder
 from iid_rdepth_ros.ros.colorize import DepthColorizer
 from iid_rdepth_ros.ros.image_codec import array_to_image, depth_to_image
 from iid_rdepth_ros.runtime.config import Intrinsics
-from iid_rdepth_ros.runtime.processing import scale_intrinsics
 
 
 class OutputBuilder:

@@ -1,4 +1,5 @@
-"""Runner configuration and camera intrinsics (plain dataclasses, no heavy imports)."""
+"""Runner configuration (plain dataclasses, no heavy imports); ``Intrinsics`` comes from
+``geometry.camera``."""
 
 from __future__ import annotations
 
@@ -6,30 +7,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from iid_rdepth_ros.geometry.camera import Intrinsics
+
 Backend = Literal["auto", "tensorrt", "onnxruntime", "torch"]
+__all__ = ["BACKENDS", "OUTPUT_RESOLUTIONS", "Backend", "Intrinsics", "RunnerConfig"]
+
 BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch")
 OUTPUT_RESOLUTIONS: tuple[str, ...] = ("input", "network")
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole intrinsics in pixels of the image they belong to."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    def validate(self) -> None:
-        """Raise ValueError unless the focal lengths are finite and positive."""
-        for name in ("fx", "fy"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"intrinsics.{name} must be a finite number > 0, got {value!r}")
-        for name in ("cx", "cy"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"intrinsics.{name} must be a finite number, got {value!r}")
 
 
 @dataclass

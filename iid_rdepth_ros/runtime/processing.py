@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from iid_rdepth_ros.artifacts.lazy_import import lazy_import
-from iid_rdepth_ros.runtime.config import OUTPUT_RESOLUTIONS, Intrinsics
+from iid_rdepth_ros.geometry.camera import Intrinsics
+from iid_rdepth_ros.runtime.config import OUTPUT_RESOLUTIONS
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -154,18 +155,3 @@ def postprocess(
         invalid = ~np.isfinite(out) | (out < min_depth) | (out > max_depth)
     out[invalid] = np.nan
     return out
-
-
-def scale_intrinsics(
-    intrinsics: Intrinsics, from_hw: tuple[int, int], to_hw: tuple[int, int]
-) -> Intrinsics:
-    """Intrinsics of the same camera after resizing its image from ``from_hw`` to ``to_hw``.
-
-    Uses the pixel-edge convention (``c' = (c + 0.5) * s - 0.5``) that cv2.resize follows.
-    """
-    sy = to_hw[0] / from_hw[0]
-    sx = to_hw[1] / from_hw[1]
-    return Intrinsics(
-        fx=intrinsics.fx * sx, fy=intrinsics.fy * sy,
-        cx=(intrinsics.cx + 0.5) * sx - 0.5, cy=(intrinsics.cy + 0.5) * sy - 0.5,
-    )
