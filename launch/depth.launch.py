@@ -1,12 +1,14 @@
 """Monocular depth: ``ros2 launch iid_rdepth_ros depth.launch.py [image:=... rviz:=true]``.
 
 Starts ``iid_rdepth_node`` (lifecycle node; configures and activates itself) on a rectified
-camera, and optionally rviz2 with the depth images and the point cloud.
+camera, and optionally rviz2 with the depth images and the point cloud. ``stereo.launch.py``
+includes this file with its own parameters and the right camera's topics.
 
 Arguments: ``namespace``, ``params_file`` (default ``config/iid_rdepth.yaml``), ``backend`` and
 ``model_path`` (override the params file when not empty), ``image`` / ``camera_info`` (input
-topics), ``rviz``, ``rviz_config``, ``fixed_frame`` (rviz fixed frame: the camera's optical
-frame), ``log_level``, ``fastdds_profile``.
+topics), ``aux_image`` / ``aux_camera_info`` (a right camera's topics; empty = not remapped),
+``rviz``, ``rviz_config``, ``fixed_frame`` (rviz fixed frame: the camera's optical frame),
+``log_level``, ``fastdds_profile``.
 """
 
 import os
@@ -35,6 +37,10 @@ def _actions(context, *args, **kwargs):
             overrides[name] = value
     if overrides:
         params.append(overrides)
+    remappings = [(topic, LaunchConfiguration(arg).perform(context))
+                  for topic, arg in (("image", "image"), ("camera_info", "camera_info"),
+                                     ("aux/image", "aux_image"),
+                                     ("aux/camera_info", "aux_camera_info"))]
     namespace = LaunchConfiguration("namespace")
     node = LifecycleNode(
         package=PACKAGE,
@@ -42,10 +48,7 @@ def _actions(context, *args, **kwargs):
         name="iid_rdepth",
         namespace=namespace,
         parameters=params,
-        remappings=[
-            ("image", LaunchConfiguration("image")),
-            ("camera_info", LaunchConfiguration("camera_info")),
-        ],
+        remappings=[(topic, target) for topic, target in remappings if target],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
         additional_env=env,
         output="screen",
@@ -81,6 +84,12 @@ def generate_launch_description():
                               description="rectified camera image topic"),
         DeclareLaunchArgument("camera_info", default_value="camera_info",
                               description="camera_info topic of the image"),
+        DeclareLaunchArgument("aux_image", default_value="",
+                              description="rectified right camera image topic (stereo); "
+                              "empty = not remapped"),
+        DeclareLaunchArgument("aux_camera_info", default_value="",
+                              description="camera_info of the right camera (with baseline); "
+                              "empty = not remapped"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
         DeclareLaunchArgument(
             "rviz_config", default_value=PathJoinSubstitution([config, "iid_rdepth.rviz"]),

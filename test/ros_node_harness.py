@@ -119,8 +119,8 @@ class Harness(NodeDriver):
     """The tests' driver of the node under test: ``ros.driver.NodeDriver`` publishing the
     synthetic camera (best effort, as camera drivers do) and recording every output."""
 
-    def __init__(self, context: Any, namespace: str, keep: int = 400) -> None:
-        super().__init__(context, namespace, keep=keep, name=f"harness_{namespace}")
+    def __init__(self, context: Any, namespace: str, keep: int = 400, **driver: Any) -> None:
+        super().__init__(context, namespace, keep=keep, name=f"harness_{namespace}", **driver)
         self.image_pub = self.publishers["image"]
         self.info_pub = self.publishers["camera_info"]
         self.aux_pub = self.publishers["aux/image"]

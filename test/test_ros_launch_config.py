@@ -109,8 +109,11 @@ def test_launch_files_compile_and_name_shipped_configs(name: str) -> None:
     path = REPO / "launch" / name
     py_compile.compile(str(path), doraise=True)
     text = path.read_text()
-    for ref in ("iid_rdepth.rviz", "iid_rdepth_node", '"rviz"', '"namespace"',
-                '"params_file"', '"backend"'):
+    refs = (('"depth.launch.py"', "IncludeLaunchDescription", '"params_file"', '"aux_image"')
+            if name.startswith("stereo") else
+            ("iid_rdepth.rviz", "iid_rdepth_node", '"rviz"', '"namespace"', '"params_file"',
+             '"backend"', "fastdds_large_images.xml"))
+    for ref in refs:
         assert ref in text, ref
     config = "stereo.yaml" if name.startswith("stereo") else "iid_rdepth.yaml"
     assert f'"{config}"' in text and (REPO / "config" / config).is_file()
@@ -145,30 +148,51 @@ def share_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _expand(entities: list, context) -> tuple[set[str], list]:
+    """Declared argument names and opaque functions of a launch description, with included
+    descriptions expanded the way ``ros2 launch`` executes them."""
+    from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+    from launch.launch_description import LaunchDescription
+
+    names: set[str] = set()
+    opaque: list = []
+    for entity in entities:
+        if isinstance(entity, DeclareLaunchArgument):
+            entity.execute(context)
+            names.add(entity.name)
+        elif isinstance(entity, OpaqueFunction):
+            opaque.append(entity)
+        elif isinstance(entity, IncludeLaunchDescription):
+            inner_names, inner = _expand(entity.execute(context) or [], context)
+            names |= inner_names
+            opaque += inner
+        elif isinstance(entity, LaunchDescription):
+            inner_names, inner = _expand(list(entity.entities), context)
+            names |= inner_names
+            opaque += inner
+        else:  # SetLaunchConfiguration of an include's launch_arguments
+            entity.execute(context)
+    return names, opaque
+
+
 @pytest.mark.parametrize("name", LAUNCH_FILES)
 def test_launch_description_builds_node_and_rviz(name: str, share_prefix: Path) -> None:
     pytest.importorskip("launch")
     pytest.importorskip("launch_ros")
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch.launch_context import LaunchContext
     from launch_ros.actions import LifecycleNode, Node
 
     description = runpy.run_path(str(REPO / "launch" / name))["generate_launch_description"]()
-    args = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
-    arg_names = {a.name for a in args}
-    assert {"namespace", "params_file", "backend", "model_path", "image", "camera_info",
-            "rviz", "rviz_config", "fixed_frame"} <= arg_names
-    stereo = name.startswith("stereo")
-    assert ({"aux_image", "aux_camera_info"} <= arg_names) == stereo
-
     context = LaunchContext()
-    for arg in args:
-        arg.execute(context)
     context.launch_configurations.update(
         {"namespace": "robot", "backend": "torch", "image": "/cam/left/image_rect",
          "rviz": "true"})
-    opaque = next(e for e in description.entities if isinstance(e, OpaqueFunction))
-    actions = opaque.execute(context)
+    arg_names, opaque = _expand(list(description.entities), context)
+    assert {"namespace", "params_file", "backend", "model_path", "image", "camera_info",
+            "aux_image", "aux_camera_info", "rviz", "rviz_config", "fixed_frame"} <= arg_names
+    stereo = name.startswith("stereo")
+    assert len(opaque) == 1  # one node (+ rviz): stereo.launch.py includes depth.launch.py
+    actions = opaque[0].execute(context)
     node = next(a for a in actions if isinstance(a, LifecycleNode))
     rviz = next(a for a in actions if isinstance(a, Node) and not isinstance(a, LifecycleNode))
     assert node.node_package == "iid_rdepth_ros" and node.node_executable == "iid_rdepth_node"
@@ -176,7 +200,9 @@ def test_launch_description_builds_node_and_rviz(name: str, share_prefix: Path) 
     assert node.node_name == "/robot/iid_rdepth"
     remaps = dict(node.expanded_remapping_rules)
     assert remaps["image"] == "/cam/left/image_rect" and remaps["camera_info"] == "camera_info"
-    assert ("aux/image" in remaps) == stereo
+    assert ("aux/image" in remaps) == ("aux/camera_info" in remaps) == stereo
+    if stereo:
+        assert remaps["aux/image"] == "aux/image"
     expected_yaml = "stereo.yaml" if stereo else "iid_rdepth.yaml"
     # cmd[0] locates the installed executable; the rest are its arguments (the ROS-specific
     # ones filled in as Node.execute does)
@@ -210,10 +236,13 @@ sys.exit(service.run())
 """
 
 
-def test_depth_launch_runs_the_node_in_a_namespace(share_prefix: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_launch_runs_the_node_in_a_namespace(name: str, share_prefix: Path,
+                                             tmp_path: Path) -> None:
     """What `ros2 launch iid_rdepth_ros depth.launch.py namespace:=robot image:=...` does:
     the node starts from the installed executable, autostarts, and serves depth in the
-    namespace from the remapped image topic."""
+    namespace from the remapped image topic; stereo.launch.py (which includes depth.launch.py)
+    also listens to the right camera."""
     pytest.importorskip("launch")
     pytest.importorskip("launch_ros")
     pytest.importorskip("torch")
@@ -222,9 +251,7 @@ def test_depth_launch_runs_the_node_in_a_namespace(share_prefix: Path, tmp_path:
     import sys
     import time
 
-    from rclpy.qos import qos_profile_sensor_data
     from ros_node_harness import Harness, ros_context, ros_env, synthetic_rgb, tiny_checkpoint
-    from sensor_msgs.msg import Image
 
     libexec = share_prefix / "lib" / "iid_rdepth_ros"
     libexec.mkdir(parents=True)
@@ -236,16 +263,14 @@ def test_depth_launch_runs_the_node_in_a_namespace(share_prefix: Path, tmp_path:
     domain = 48
     log = open(tmp_path / "launch.log", "w")  # noqa: SIM115
     launch = subprocess.Popen(
-        [sys.executable, "-c", LAUNCH_SCRIPT, str(REPO / "launch" / "depth.launch.py"),
-         "namespace:=robot", "image:=/cam/image_rect", "backend:=torch",
-         f"model_path:={ckpt}"],
+        [sys.executable, "-c", LAUNCH_SCRIPT, str(REPO / "launch" / name),
+         "namespace:=robot", "image:=/cam/image_rect", "backend:=torch", f"model_path:={ckpt}",
+         *(["aux_image:=/cam/right/image_rect"] if name.startswith("stereo") else [])],
         env=dict(os.environ, **ros_env(domain), OMP_NUM_THREADS="1"), stdout=log,
         stderr=subprocess.STDOUT)
     try:
         with ros_context(domain) as context:
-            harness = Harness(context, "robot")
-            harness.image_pub = harness.node.create_publisher(Image, "/cam/image_rect",
-                                                              qos_profile_sensor_data)
+            harness = Harness(context, "robot", input_topics={"image": "/cam/image_rect"})
             try:
                 end = time.monotonic() + 120
                 while harness.image_pub.get_subscription_count() == 0:
@@ -255,6 +280,9 @@ def test_depth_launch_runs_the_node_in_a_namespace(share_prefix: Path, tmp_path:
                 out = harness.request(synthetic_rgb(1), keys=("depth", "points"))
                 assert out["depth"].encoding == "32FC1"
                 assert (out["depth"].height, out["depth"].width) == (120, 400)
+                aux = ("/cam/right/image_rect" if name.startswith("stereo")
+                       else "/robot/aux/image")  # mono: its default, unremapped topic
+                assert harness.node.count_subscribers(aux) == 1
             finally:
                 harness.close()
     finally:
@@ -300,8 +328,7 @@ def test_fastdds_profile_delivers_large_best_effort_images(tmp_path: Path) -> No
     ns = {"p": "http://www.eprosima.com"}
     size = ET.parse(profile).getroot().find(".//p:segment_size", ns)
     assert size is not None and int(size.text) >= 8 * 1024 * 1024
-    for name in LAUNCH_FILES:
-        assert "fastdds_large_images.xml" in (REPO / "launch" / name).read_text()
+    assert "fastdds_large_images.xml" in (REPO / "launch" / "depth.launch.py").read_text()
     if os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
         pytest.skip("the profile is for rmw_fastrtps_cpp")
     count, domain = 10, 49

@@ -93,15 +93,17 @@ class NodeDriver:
     ``namespace``: the node's namespace (its topics are ``/<namespace>/...``; "" = root).
     ``outputs``: output keys of :data:`OUTPUTS` to record. ``input_qos``: reliability of the
     driver's input publishers (``sensor_data`` = best effort, or ``reliable``); ``publish``
-    False makes no input publishers. ``watch_image``: also record the arrival of every message
-    on this image topic (a replayed camera). ``diag_filter``: which DiagnosticStatus names are
-    the node's (default: names under ``/<namespace>/``).
+    False makes no input publishers. ``input_topics`` / ``output_topics``: topic per key where
+    it is not the node's own name (remapped). ``watch_image``: also record the arrival of
+    every message on this image topic (a replayed camera). ``diag_filter``: which
+    DiagnosticStatus names are the node's (default: names under ``/<namespace>/``).
     """
 
     def __init__(self, context: Any, namespace: str = "", *,
                  outputs: tuple[str, ...] = DEFAULT_OUTPUTS, input_qos: str = "sensor_data",
                  publish: bool = True, watch_image: str | None = None, raw: bool = False,
                  keep: int = 400, name: str | None = None,
+                 input_topics: dict[str, str] | None = None,
                  output_topics: dict[str, str] | None = None,
                  diag_filter: Callable[[str], bool] | None = None) -> None:
         import rclpy
@@ -126,7 +128,8 @@ class NodeDriver:
         if publish:
             for key, mtype in (("image", Image), ("camera_info", CameraInfo),
                                ("aux/image", Image), ("aux/camera_info", CameraInfo)):
-                self.publishers[key] = self.node.create_publisher(mtype, self.topic(key), in_qos)
+                topic = self.topic((input_topics or {}).get(key, key))
+                self.publishers[key] = self.node.create_publisher(mtype, topic, in_qos)
         self.records: dict[str, OrderedDict[int, tuple[float, Any]]] = {}
         self.counts: dict[str, int] = {}
         self._topics = {key: self.topic((output_topics or {}).get(key, OUTPUTS[key][1]))
