@@ -69,10 +69,9 @@ def cached_export(model_ref: str | Path, height: int, width: int, steps: int | N
     from iid_rdepth_ros.export.onnx_export import export_checkpoint
 
     weights, _ = checkpoint_files(model_ref)
-    if steps is None:
-        from iid_rdepth_ros.model.checkpoint import checkpoint_config
+    from iid_rdepth_ros.model.checkpoint import checkpoint_config
 
-        steps = checkpoint_config(model_ref).diffusion.steps
+    steps = checkpoint_config(model_ref).for_runtime(steps).diffusion.steps
     key = f"{checkpoint_digest(model_ref)[:16]}_{height}x{width}_T{steps}_opset{OPSET}"
     if not stereo_refine:
         key += "_norefine"

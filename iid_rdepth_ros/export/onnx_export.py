@@ -192,9 +192,7 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
                          f"{height}x{width}")
     if opset < 17:
         raise ValueError(f"opset must be >= 17, got {opset}")
-    steps = int(steps if steps is not None else model_config.diffusion.steps)
-    if steps < 1:
-        raise ValueError(f"steps (T) must be >= 1, got {steps}")
+    steps = model_config.diffusion.resolve_steps(steps)
     model = model.for_export() if hasattr(model, "for_export") else model.eval()
     if getattr(model, "avlfe", True) is None:  # no AV-LFE (baseline): stereo == mono
         variants = tuple(v for v in variants if v != "stereo")
@@ -254,10 +252,8 @@ def export_checkpoint(model_ref: str, out_dir: Path, height: int | None = None,
     ``stereo_refine=False`` leaves AV-LFE's stereo refinement out of the stereo graph."""
     from iid_rdepth_ros.model.checkpoint import load_model
 
-    model, model_config, info = load_model(model_ref)
-    if not stereo_refine:
-        model.refiner = None
+    model, model_config, info = load_model(model_ref, steps=steps, stereo_refine=stereo_refine)
     height = height or model_config.input_height
     width = width or model_config.input_width
-    return export_model(model, model_config, Path(out_dir), height, width, steps,
+    return export_model(model, model_config, Path(out_dir), height, width,
                         source=model_ref, opset=opset, verify=verify, extra=info)

@@ -1,17 +1,17 @@
 """Typed configuration of the IID-RDepth network.
 
 Plain dataclasses without torch, so light code (CLI, runtime, model cards) can read them.
-``to_dict()`` gives plain YAML/JSON types; ``from_dict()`` rebuilds the dataclass and rejects
-unknown keys with a ``ValueError`` that names them.
+``to_dict()`` gives plain YAML/JSON types; ``from_dict()`` rebuilds the dataclass through the
+project's one config loader (``artifacts.config_loader``: unknown keys and wrong types raise a
+``ValueError`` that names them).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from iid_rdepth_ros.artifacts.config_loader import from_plain, to_plain
 
 T = TypeVar("T")
 
@@ -28,12 +28,13 @@ class _ConfigBase:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples become lists) that round-trips through YAML/JSON."""
-        return _to_plain(self)
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        """Rebuild from ``to_dict()`` output; unknown keys raise ``ValueError``."""
-        return _from_plain(cls, data, cls.__name__)
+        """Rebuild from ``to_dict()`` output (``artifacts.config_loader`` rules: unknown keys
+        and wrong types raise ``ValueError`` naming them)."""
+        return from_plain(cls, data)
 
 
 @dataclass
@@ -137,6 +138,14 @@ class DiffusionConfig(_ConfigBase):
                 raise ValueError(f"diffusion.{label} must be in [1, num_train_timesteps]")
         if not 0 < self.strength <= 1:
             raise ValueError(f"diffusion.strength must be in (0, 1], got {self.strength}")
+
+    def resolve_steps(self, steps: int | None, training: bool = False) -> int:
+        """T actually run: ``steps``, else ``train_steps`` in training, ``steps`` at inference."""
+        if steps is None:
+            return self.train_steps if training else self.steps
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"diffusion steps must be an integer >= 1, got {steps!r}")
+        return steps
 
 
 @dataclass
@@ -289,6 +298,22 @@ class ModelConfig(_ConfigBase):
         if self.avlfe.near_depth >= self.avlfe_far_depth:
             raise ValueError("avlfe.near_depth must be below the far depth (max_depth)")
 
+    def for_runtime(self, steps: int | None = None, stereo_refine: bool | None = None,
+                    input_size: tuple[int, int] | None = None) -> ModelConfig:
+        """The config a runtime runs, the one place its defaults are resolved: ``None`` keeps
+        the checkpoint's T (``diffusion.steps``), stereo refinement (``avlfe.refine``) and
+        input size. ``stereo_refine=True`` cannot add a refinement the checkpoint lacks."""
+        import copy
+
+        cfg = copy.deepcopy(self)
+        cfg.diffusion.steps = self.diffusion.resolve_steps(steps)
+        if stereo_refine is not None:
+            cfg.avlfe.refine = bool(stereo_refine) and self.avlfe.refine
+        if input_size is not None:
+            cfg.input_height, cfg.input_width = (int(v) for v in input_size)
+        cfg.validate()
+        return cfg
+
     @property
     def input_size(self) -> tuple[int, int]:
         """(height, width) of the network input."""
@@ -307,68 +332,3 @@ class ModelConfig(_ConfigBase):
 def _choice(label: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{label} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _to_plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (tuple, list)):
-        return [_to_plain(v) for v in obj]
-    return obj
-
-
-def _from_plain(cls: type[T], data: Any, path: str) -> T:
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} "
-                         f"(known: {', '.join(names)})")
-    kwargs = {key: _coerce(hints[key], value, f"{path}.{key}") for key, value in data.items()}
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, path: str) -> Any:
-    """Check/convert one value against its annotation (dataclass, tuple, scalar, optional)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, path)
-    if dataclasses.is_dataclass(hint):
-        return _from_plain(hint, value, path)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{path}: expected a list, got {value!r}")
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, path) for v in value)
-        if len(args) != len(value):
-            raise ValueError(f"{path}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(a, v, path) for a, v in zip(args, value, strict=True))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{path}: expected true/false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{path}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool):
-            raise ValueError(f"{path}: expected a number, got {value!r}")
-        try:
-            return float(value)  # YAML 1.1 reads "1e-3" as a string
-        except (TypeError, ValueError):
-            raise ValueError(f"{path}: expected a number, got {value!r}") from None
-    if hint is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{path}: expected a string, got {value!r}")
-        return value
-    return value

@@ -35,7 +35,7 @@ class IIDRDepth(nn.Module):
     two fine decoder stages and AV-LFE on levels 0/1. All added parts start as exact
     identities, so a full model loaded with ``load_baseline_state`` reproduces the baseline
     (with an auxiliary view, ``forward`` also runs AV-LFE's parameter-free stereo refinement,
-    ``refiner``; set it to None to leave it out).
+    ``refiner``, where ``cfg.avlfe.refine``: ``ModelConfig.for_runtime`` switches it).
     """
 
     def __init__(self, cfg: ModelConfig, encoder: FeatureEncoder, variant: str = "full") -> None:
@@ -141,9 +141,8 @@ class IIDRDepth(nn.Module):
         return depth
 
     def diffusion_steps(self, steps: int | None) -> int:
-        if steps is not None:
-            return int(steps)
-        return self.cfg.diffusion.train_steps if self.training else self.cfg.diffusion.steps
+        """T this forward runs (``DiffusionConfig.resolve_steps`` in this model's mode)."""
+        return self.cfg.diffusion.resolve_steps(steps, training=self.training)
 
     @staticmethod
     def _check_image(image: Tensor, label: str) -> None:
@@ -225,8 +224,6 @@ class IIDRDepth(nn.Module):
         """
         model = IIDRDepth(self.cfg, copy.deepcopy(self.encoder), variant=self.variant)
         model.load_state_dict(self.state_dict())
-        if self.refiner is None:  # switched off on this instance (runtime stereo_refine)
-            model.refiner = None
         model.to(next(self.parameters()).device).eval()
         for module in model.modules():
             if parametrize.is_parametrized(module):

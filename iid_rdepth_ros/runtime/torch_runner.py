@@ -34,18 +34,18 @@ class TorchRunner(Runner):
         if self.config.num_threads:
             torch.set_num_threads(self.config.num_threads)
         try:
-            model, model_config, info = load_model(self.config.model_path)
+            model, model_config, info = load_model(self.config.model_path,
+                                                   steps=self.config.diffusion_steps,
+                                                   stereo_refine=self.config.stereo_refine)
         except (ValueError, OSError, KeyError) as exc:
             raise RunnerError(f"cannot load checkpoint {self.config.model_path}: {exc}") from exc
         try:
             self._model = model.for_export().to(device)
         except RuntimeError as exc:
             raise RunnerError(f"cannot move the model to {device}: {exc}") from exc
-        if not self.config.stereo_refine:
-            self._model.refiner = None
         self._device = device
         self.canonical_focal = float(model_config.canonical_focal)
-        self.steps = int(self.config.diffusion_steps or model_config.diffusion.steps)
+        self.steps = model_config.diffusion.steps
         self.has_stereo = getattr(self._model, "avlfe", None) is not None
         self.stereo_refined = getattr(self._model, "refiner", None) is not None
         self._extra_info = {"device": device, "threads": torch.get_num_threads(),
@@ -60,7 +60,7 @@ class TorchRunner(Runner):
             if prepared.stereo:
                 aux = torch.from_numpy(prepared.aux).to(self._device)
                 fb = torch.from_numpy(prepared.fb).to(self._device)
-            depth = self._model(image, aux=aux, fb=fb, steps=self.steps)
+            depth = self._model(image, aux=aux, fb=fb)
             return depth.float().cpu().numpy()
 
     def _close(self) -> None:

@@ -8,35 +8,16 @@ set only some keys), then ``key.sub=value`` overrides (values parsed as YAML sca
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-
-class _Yaml12BoolLoader(yaml.SafeLoader):
-    """SafeLoader whose booleans are only true/false (YAML 1.2), so ``cache.mode=off`` and
-    ``mode: off`` stay the string "off" instead of YAML 1.1's False."""
-
-
-_Yaml12BoolLoader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12BoolLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"))
-
-
-def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Yaml12BoolLoader)  # a SafeLoader: no arbitrary objects
-
+from iid_rdepth_ros.artifacts.config_loader import (
+    from_plain,
+    load_yaml,
+    read_yaml_mapping,
+    to_plain,
+)
 
 DEFAULT_CONFIG = Path(__file__).with_name("configs") / "default.yaml"
 SCHEDULES = ("constant", "cosine")
@@ -203,7 +184,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON friendly)."""
-        return dataclasses.asdict(self)
+        return to_plain(self)
 
 
 def _check(ok: bool, key: str, msg: str) -> None:
@@ -219,10 +200,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     (``training.datasets.DATASETS[...].config_defaults``, e.g. NYU: ``data.max_depth=10``,
     ``stage2.aux_prob=0``) before the shipped defaults.
     """
-    tree = _read_yaml(DEFAULT_CONFIG)
+    tree = read_yaml_mapping(DEFAULT_CONFIG)
     explicit: set[str] = set()
     if path is not None:
-        user = _read_yaml(Path(path))
+        user = read_yaml_mapping(path)
         explicit |= _leaf_keys(user)
         _deep_update(tree, user)
     for item in overrides or []:
@@ -261,39 +242,26 @@ def parse_override(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ValueError(f"override {item!r} is not of the form key.sub=value")
+    import yaml
+
     try:
-        value = _load_yaml(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ValueError(f"override {item!r}: value is not valid YAML ({exc})") from None
     return key, value
 
 
 def from_dict(tree: dict[str, Any]) -> TrainConfig:
-    """Build a TrainConfig from a nested dict; unknown keys and wrong types raise ValueError."""
-    unknown: list[str] = []
-    cfg = _build(TrainConfig, tree, "", unknown)
-    if unknown:
-        raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-    return cfg
+    """Build a TrainConfig from a nested dict (``artifacts.config_loader`` rules: unknown keys
+    and wrong types raise ValueError naming them)."""
+    return from_plain(TrainConfig, tree)
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
     """Write the resolved config as YAML."""
+    import yaml
+
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        data = _load_yaml(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping at the top level")
-    return data
 
 
 def _deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
@@ -315,55 +283,3 @@ def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
             raise ValueError(f"override {key!r}: {part!r} is not a section")
         node = child
     node[parts[-1]] = value
-
-
-def _build(cls: type, tree: Any, prefix: str, unknown: list[str]) -> Any:
-    where = prefix.rstrip(".") or "config"
-    if not isinstance(tree, dict):
-        raise ValueError(f"config {where}: expected a mapping, got {type(tree).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown.extend(prefix + k for k in tree if k not in names)
-    kwargs = {}
-    for name in names & tree.keys():
-        kwargs[name] = _coerce(hints[name], tree[name], prefix + name, unknown)
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, key: str, unknown: list[str]) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key + ".", unknown)
-    args = typing.get_args(hint)
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        if value is None and type(None) in args:
-            return None
-        hint = next(a for a in args if a is not type(None))
-    elif value is None:
-        raise ValueError(f"config {key}: must not be null")
-    origin = typing.get_origin(hint) or hint
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"config {key}: expected a mapping, got {value!r}")
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"config {key}: expected true/false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"config {key}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"config {key}: expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        if not isinstance(value, str):
-            raise ValueError(f"config {key}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"config {key}: unsupported field type {hint!r}")
