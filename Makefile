@@ -10,7 +10,7 @@ TORCH  := torch==2.13.0
 venv: $(STAMP)
 
 # torch first (the local CPU build), then everything else with ranges that accept it.
-$(STAMP): requirements.txt setup.py setup.cfg package.xml
+$(STAMP): requirements.txt requirements/*.txt setup.py setup.cfg package.xml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)

