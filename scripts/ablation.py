@@ -36,7 +36,7 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
 def _sequence_interval(result: dict[str, Any], base: dict[str, Any], sequence: list[Any]
                        ) -> list[float]:
     """95 % interval of ``result``'s RMSE / ``base``'s over the same frames, resampling whole
-    sequences (``sequence[i]`` of frame ``i``; ``training.metrics.ratio_interval``)."""
+    sequences (``sequence[i]`` of frame ``i``; ``evaluation.metrics.ratio_interval``)."""
     from iid_rdepth_ros.evaluation.metrics import ratio_interval
 
     frames, base_frames = result["per_frame"], base["per_frame"]

@@ -4,7 +4,7 @@
 frame through ``export.open_runner`` exactly as ``iid_rdepth_node`` does (same decoding of
 Image/CameraInfo, same pre/post-processing), and scores it against the depth-image or projected
 LiDAR ground truth (``scoring``). The runner's depth range is opened wide, as in
-``training.evaluate``; the protocol range applies in the metrics.
+``bench.evaluate``; the protocol range applies in the metrics.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Under ``out``::
     frames/depth_NNNNNN.png   fixed-range depth colormap of the prediction
     cloud_NNNNNN.ply      coloured point cloud of the middle chosen frame
 
-Tables and figures come from ``training.report`` / ``training.plots`` and the colormaps and
+Tables and figures come from ``evaluation.report`` / ``evaluation.plots`` and the colormaps and
 PLY writer from ``geometry``, so they look like every other evaluation of this package.
 """
 

@@ -1,6 +1,6 @@
 """Per-frame scoring and summaries shared by the offline and the live bag evaluation.
 
-The protocol is the one of ``training.metrics`` (KITTI/Eigen: ``min_depth < gt < max_depth``,
+The protocol is the one of ``evaluation.metrics`` (KITTI/Eigen: ``min_depth < gt < max_depth``,
 prediction clipped to the range, no median scaling, mean of per-frame metrics). A prediction
 without depth (NaN) at a valid ground-truth pixel is left out and shows in ``coverage``.
 """

@@ -1,6 +1,6 @@
 """Evaluate a depth model (or saved predictions) with the standard depth metrics.
 
-Data: any registered data set (``training.datasets``): synth-street (dense ground truth, sky
+Data: any registered data set (``datasets``): synth-street (dense ground truth, sky
 excluded), KITTI (Eigen splits; Garg crop, optional KB crop), NYU Depth v2 (Eigen crop,
 1e-3..10 m) or a folder of your own. Protocol (see ``metrics``): ground truth valid in
 ``(min_depth, max_depth)`` (the data set's range unless given) and inside the data set's
@@ -50,7 +50,7 @@ def check_data_dir(data_dir: str | Path) -> Path:
 def open_frames(data_dir: str | Path, input_size: tuple[int, int], aux: bool,
                 frames: int | None = None, *, dataset: str = "synth", split: str | None = None,
                 options: dict[str, Any] | None = None) -> Any:
-    """The data set as ``training.frames.DepthFrames`` (``frames`` = evenly spaced subset).
+    """The data set as ``datasets.frames.DepthFrames`` (``frames`` = evenly spaced subset).
 
     ``data_dir``: the synth-street directory (with ``split``: its parent) or the data root of
     another data set; ``split`` defaults to the data set's test split; ``options`` go to its

@@ -16,7 +16,7 @@ own size (the loss and validation compare at that size: the model decodes to ``o
     index     int
 
 Readers: any sequence of the item dicts in docs/interfaces.md -- ``SynthStreetDataset`` or the
-real-data readers of ``training.datasets`` (KITTI, NYU, folder), see ``DepthFrames.from_dataset``.
+real-data readers of ``datasets`` (KITTI, NYU, folder), see ``DepthFrames.from_dataset``.
 A reader with ``stereo = False`` cannot be opened with ``aux=True``.
 
 No augmentation: the encoder is frozen and its features are cached per frame (so an image
@@ -88,7 +88,7 @@ class DepthFrames(torch.utils.data.Dataset):
     def from_dataset(cls, name: str, split: str, input_size: tuple[int, int], *,
                      root: str | Path | None = None, aux: bool = True, limit: int = 0,
                      **options: object) -> DepthFrames:
-        """Open ``split`` of a registered data set (``training.datasets``); ``limit`` > 0 keeps
+        """Open ``split`` of a registered data set (``datasets``); ``limit`` > 0 keeps
         that many evenly spaced frames. ``options`` go to the reader (e.g. ``gt``, ``kb_crop``)."""
         from iid_rdepth_ros.datasets import get_dataset, open_dataset
 

@@ -29,7 +29,7 @@ GT_MODES = ("auto", "annotated", "velodyne")
 
 @dataclass
 class DataConfig:
-    """Where the frames come from (``training.datasets``; synth-street by default).
+    """Where the frames come from (``datasets``; synth-street by default).
 
     ``train`` / ``val`` are directories for synth-street and split names or list files for the
     other data sets (whose files live under ``root``).
@@ -197,7 +197,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Resolve default.yaml + optional user YAML + ``key=value`` overrides to a TrainConfig.
 
     Keys that neither the user YAML nor an override sets take the chosen data set's defaults
-    (``training.datasets.DATASETS[...].config_defaults``, e.g. NYU: ``data.max_depth=10``,
+    (``datasets.DATASETS[...].config_defaults``, e.g. NYU: ``data.max_depth=10``,
     ``stage2.aux_prob=0``) before the shipped defaults.
     """
     tree = read_yaml_mapping(DEFAULT_CONFIG)

@@ -80,7 +80,7 @@ class FeatureCache:
 
     ``fields`` picks what is stored: ``main`` (always), ``aux``, ``lidar``, ``depth`` and
     ``hint`` (OpenCV SGBM depth of the stereo pair at the ground truth's size, 0 = no match:
-    ``training.sgbm.sgbm_hints``).
+    ``evaluation.sgbm.sgbm_hints``).
     """
 
     def __init__(self, frames: DepthFrames, model: torch.nn.Module, *, mode: str = "memory",

@@ -27,7 +27,7 @@ checkpoints (``save_checkpoint``: safetensors + model card), ``stage1_step<N>.*`
 validation metrics).
 
 Data: any registered data set (``cfg.data.dataset``: synth-street, KITTI, NYU Depth v2, a
-folder of your own; ``training.datasets``). Scale-out: under torchrun the same function trains
+folder of your own; ``datasets``). Scale-out: under torchrun the same function trains
 data-parallel (``training.distributed``: DDP over the trainable decoder, the global batch
 sharded over ranks, global-batch SILog, rank-0 outputs, sharded validation). Mixed precision:
 ``cfg.amp`` = ``bf16`` / ``fp16`` (autocast around the decoder; fp16 with a GradScaler whose

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from iid_rdepth_ros.training.resume_state import load_state, save_state, state_dir
 from safetensors.torch import load_file
+
+from iid_rdepth_ros.training.resume_state import load_state, save_state, state_dir
 
 
 def _net() -> torch.nn.Module:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from eval_fixtures import make_checkpoint, make_data
 
 from iid_rdepth_ros.bag import messages as m
 from iid_rdepth_ros.bag.synth_bag import TOPICS, write_drive_bag
@@ -26,10 +25,9 @@ STEREO_ARGS = ["--aux-image-topic", TOPICS["right"], "--aux-camera-info-topic",
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory) -> dict[str, Path]:
+def setup(tmp_path_factory, untrained_checkpoint: Path, tiny_synth: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("evalbag")
-    ckpt = make_checkpoint(root / "ckpt" / "m")
-    data = make_data(root / "data", frames=3, seed=5)
+    ckpt, data = untrained_checkpoint, tiny_synth
     ds = SynthStreetDataset(data)
 
     def frames():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from iid_rdepth_ros.training.config import (
     DEFAULT_CONFIG,
     TrainConfig,

@@ -23,7 +23,7 @@ from ros_node_harness import (  # noqa: E402
     Harness,
     MainCamera,
     NodeProcess,
-    ros_context,
+    running_node,
     synthetic_rgb,
     tiny_checkpoint,
 )
@@ -38,23 +38,12 @@ SEED = 5
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, NodeProcess, Path]]:
-    ckpt = tiny_checkpoint()
     logs = Path(tmp_path_factory.mktemp("stereo_logs"))
-    with ros_context(DOMAIN_ID) as context:
-        node = NodeProcess(DOMAIN_ID, NS, {
-            "backend": "torch", "model_path": str(ckpt), "input_height": 96,
-            "input_width": 320, "aux_mode": "auto", "sync_tolerance": 0.005,
-            "publish_points": False, "stereo_refine": False,
-        }, logs)
-        harness = Harness(context, NS)
-        try:
-            harness.wait_ready(node)
-            yield harness, node, logs
-        finally:
-            harness.close()
-            code = node.stop()
-            print(node.log()[-3000:])
-            assert code == 0, f"node exited with {code}"
+    params = {"backend": "torch", "model_path": str(tiny_checkpoint()), "input_height": 96,
+              "input_width": 320, "aux_mode": "auto", "sync_tolerance": 0.005,
+              "publish_points": False, "stereo_refine": False}
+    with running_node(DOMAIN_ID, NS, params, logs) as (harness, node):
+        yield harness, node, logs
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -11,7 +11,7 @@ import pytest
 
 from iid_rdepth_ros.cli.main import COMMANDS, main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -19,13 +19,10 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("eval")
-    return {
-        "ckpt": make_checkpoint(root / "ckpt" / "full"),
-        "data": make_data(root / "data"),
-        "root": root,
-    }
+def env(tmp_path_factory: pytest.TempPathFactory, untrained_checkpoint: Path,
+        tiny_synth: Path) -> dict[str, Path]:
+    return {"ckpt": untrained_checkpoint, "data": tiny_synth,
+            "root": tmp_path_factory.mktemp("eval")}
 
 
 def _manual_abs_rel(ckpt: Path, data: Path, scale_fx: float) -> list[float]:

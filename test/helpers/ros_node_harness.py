@@ -26,7 +26,7 @@ from iid_rdepth_ros.ros import node_process
 from iid_rdepth_ros.ros.camera_info import make_camera_info
 from iid_rdepth_ros.ros.driver import NodeDriver, time_msg
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: camera size of the synthetic frames: not a multiple of 32, so the runner resizes
 CAM_H, CAM_W = 120, 400
 FX = FY = 280.0
@@ -355,3 +355,26 @@ def ros_context(domain_id: int) -> Iterator[Any]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def running_node(domain_id: int, namespace: str, params: dict[str, Any], log_dir: Path, *,
+                 keep: int = 400, wait: bool = True, warm: bool = False, log_tail: int = 3000,
+                 **node_options: Any) -> Iterator[tuple[Harness, NodeProcess]]:
+    """The node under test in its own process plus the test's driver of it, on their own
+    ROS domain: ready (``wait``) and warmed by one frame (``warm``); on exit the node must
+    end cleanly (exit status 0; its log tail is printed)."""
+    with ros_context(domain_id) as context:
+        node = NodeProcess(domain_id, namespace, params, Path(log_dir), **node_options)
+        harness = Harness(context, namespace, keep=keep)
+        try:
+            if wait:
+                harness.wait_ready(node)
+            if warm:
+                harness.request(synthetic_rgb(0))
+            yield harness, node
+        finally:
+            harness.close()
+            code = node.stop()
+            print(node.log()[-log_tail:])
+            assert code == 0, f"node exited with {code}"

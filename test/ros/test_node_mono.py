@@ -7,7 +7,6 @@ camera frames and checks what comes back.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,7 @@ from ros_node_harness import (  # noqa: E402
     Harness,
     NodeControl,
     NodeProcess,
-    ros_context,
+    running_node,
     synthetic_rgb,
     tiny_checkpoint,
 )
@@ -40,23 +39,11 @@ MIN_DEPTH, MAX_DEPTH = 0.5, 80.0
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, NodeProcess]]:
-    ckpt = tiny_checkpoint()
-    logs = tmp_path_factory.mktemp("mono_logs")
-    with ros_context(DOMAIN_ID) as context:
-        node = NodeProcess(DOMAIN_ID, NS, {
-            "backend": "torch", "model_path": str(ckpt), "input_height": 96,
-            "input_width": 320, "min_depth": MIN_DEPTH, "max_depth": MAX_DEPTH,
-            "aux_mode": "off",
-        }, Path(logs))
-        harness = Harness(context, NS)
-        try:
-            harness.wait_ready(node)
-            yield harness, node
-        finally:
-            harness.close()
-            code = node.stop()
-            print(node.log()[-3000:])
-            assert code == 0, f"node exited with {code}"
+    params = {"backend": "torch", "model_path": str(tiny_checkpoint()), "input_height": 96,
+              "input_width": 320, "min_depth": MIN_DEPTH, "max_depth": MAX_DEPTH,
+              "aux_mode": "off"}
+    with running_node(DOMAIN_ID, NS, params, tmp_path_factory.mktemp("mono_logs")) as rig:
+        yield rig
 
 
 @pytest.fixture(scope="module")

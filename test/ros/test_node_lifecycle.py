@@ -26,7 +26,7 @@ from ros_node_harness import (  # noqa: E402
     Harness,
     NodeControl,
     NodeProcess,
-    ros_context,
+    running_node,
     synthetic_rgb,
     tiny_checkpoint,
 )
@@ -42,21 +42,12 @@ NS = "life"
 def rig(tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[tuple[Harness, NodeProcess, NodeControl, Path]]:
     tmp = Path(tmp_path_factory.mktemp("life"))
-    with ros_context(DOMAIN_ID) as context:
-        node = NodeProcess(DOMAIN_ID, NS, {
-            "autostart": False, "backend": "torch",
-            "model_path": str(tmp / "missing" / "model.safetensors"),
-            "input_height": 96, "input_width": 320,
-        }, tmp, console_script=True)
-        harness = Harness(context, NS)
-        control = NodeControl(harness)
-        try:
-            yield harness, node, control, tmp
-        finally:
-            harness.close()
-            code = node.stop()
-            print(node.log()[-3000:])
-            assert code == 0, f"node exited with {code}"
+    params = {"autostart": False, "backend": "torch",
+              "model_path": str(tmp / "missing" / "model.safetensors"),
+              "input_height": 96, "input_width": 320}
+    with running_node(DOMAIN_ID, NS, params, tmp, wait=False, console_script=True) as (
+            harness, node):
+        yield harness, node, NodeControl(harness), tmp
 
 
 def _configure_fails(control: NodeControl, node: NodeProcess, *expected: str) -> None:

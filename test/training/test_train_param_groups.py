@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from iid_rdepth_ros.training.train import _param_groups
-
 from iid_rdepth_ros.model import build_model, get_preset
+from iid_rdepth_ros.training.train import _param_groups
 
 
 def test_new_parameters_get_their_own_lr_scale() -> None:

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from iid_rdepth_ros.training.losses import log_l1_loss, silog_loss
 from iid_rdepth_ros.training.schedule import lr_factor
 

@@ -23,7 +23,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from iid_rdepth_ros.ros.node import DepthNode  # noqa: E402
 from iid_rdepth_ros.ros.params import DYNAMIC, PARAMS  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = ("depth.launch.py", "stereo.launch.py")
 YAML_FILES = ("iid_rdepth.yaml", "stereo.yaml")
 DOMAIN_ID = 46

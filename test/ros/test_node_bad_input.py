@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from ros_node_harness import (  # noqa: E402
     CAM_W,
     Harness,
     NodeProcess,
-    ros_context,
+    running_node,
     stereo_partner,
     synthetic_rgb,
     tiny_checkpoint,
@@ -35,23 +34,11 @@ REPEATS = 4
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, NodeProcess]]:
-    ckpt = tiny_checkpoint()
-    logs = Path(tmp_path_factory.mktemp("bad_logs"))
-    with ros_context(DOMAIN_ID) as context:
-        node = NodeProcess(DOMAIN_ID, NS, {
-            "backend": "torch", "model_path": str(ckpt), "input_height": 96,
-            "input_width": 320, "aux_mode": "auto",
-        }, logs)
-        harness = Harness(context, NS)
-        try:
-            harness.wait_ready(node)
-            harness.request(synthetic_rgb(0))  # warm
-            yield harness, node
-        finally:
-            harness.close()
-            code = node.stop()
-            print(node.log()[-4000:])
-            assert code == 0, f"node exited with {code}"
+    params = {"backend": "torch", "model_path": str(tiny_checkpoint()), "input_height": 96,
+              "input_width": 320, "aux_mode": "auto"}
+    with running_node(DOMAIN_ID, NS, params, tmp_path_factory.mktemp("bad_logs"), warm=True,
+                      log_tail=4000) as rig:
+        yield rig
 
 
 def _log_lines(node: NodeProcess, kind: str) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from ros_node_harness import (  # noqa: E402
     Harness,
     MainCamera,
     NodeProcess,
-    ros_context,
+    running_node,
     synthetic_rgb,
     tiny_checkpoint,
 )
@@ -34,24 +33,12 @@ WARMUP_S = 5.0
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, NodeProcess]]:
-    ckpt = tiny_checkpoint()
-    logs = Path(tmp_path_factory.mktemp("soak_logs"))
-    with ros_context(DOMAIN_ID) as context:
-        # 192x640 network input on one CPU thread: several times slower than 30 Hz
-        node = NodeProcess(DOMAIN_ID, NS, {
-            "backend": "torch", "model_path": str(ckpt), "input_height": 192,
-            "input_width": 640, "aux_mode": "off",
-        }, logs)
-        harness = Harness(context, NS, keep=2000)
-        try:
-            harness.wait_ready(node)
-            harness.request(synthetic_rgb(0))  # warm
-            yield harness, node
-        finally:
-            harness.close()
-            code = node.stop()
-            print(node.log()[-3000:])
-            assert code == 0, f"node exited with {code}"
+    # 192x640 network input on one CPU thread: several times slower than 30 Hz
+    params = {"backend": "torch", "model_path": str(tiny_checkpoint()), "input_height": 192,
+              "input_width": 640, "aux_mode": "off"}
+    with running_node(DOMAIN_ID, NS, params, tmp_path_factory.mktemp("soak_logs"),
+                      keep=2000, warm=True) as rig:
+        yield rig
 
 
 def test_30hz_for_30s_drops_frames_with_flat_latency_and_memory(

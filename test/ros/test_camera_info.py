@@ -1,0 +1,63 @@
+"""CameraInfo helpers of the node: intrinsics, baseline, the depth image's CameraInfo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from sensor_msgs.msg import CameraInfo  # noqa: E402
+
+from iid_rdepth_ros.ros.camera_info import (  # noqa: E402
+    CameraInfoError,
+    baseline_from_info,
+    intrinsics_from_info,
+    rescale_camera_info,
+)
+
+
+def _info(fx: float, fy: float, cx: float, cy: float, w: int, h: int, tx: float = 0.0
+          ) -> CameraInfo:
+    info = CameraInfo(width=w, height=h, distortion_model="plumb_bob")
+    info.d = [0.1, -0.2, 0.0, 0.0, 0.0]
+    info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    info.p = [fx, 0.0, cx, tx, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def test_intrinsics_and_baseline_from_camera_info() -> None:
+    info = _info(700.0, 710.0, 320.5, 240.25, 640, 480, tx=-700.0 * 0.12)
+    intr = intrinsics_from_info(info, (480, 640))
+    assert (intr.fx, intr.fy, intr.cx, intr.cy) == (700.0, 710.0, 320.5, 240.25)
+    assert baseline_from_info(info) == pytest.approx(0.12)
+    # P empty -> K is used; info made for 640x480 but the image is 320x240 -> rescaled
+    info.p = [0.0] * 12
+    half = intrinsics_from_info(info, (240, 320))
+    assert half.fx == pytest.approx(350.0) and half.fy == pytest.approx(355.0)
+    assert half.cx == pytest.approx((320.5 + 0.5) / 2 - 0.5)
+    for fx in (0.0, float("nan"), -5.0):
+        with pytest.raises(CameraInfoError, match="unusable focal") as err:
+            intrinsics_from_info(_info(fx, 700.0, 1, 1, 4, 4), (4, 4))
+        assert err.value.kind == "focal"
+    with pytest.raises(CameraInfoError, match="no stereo baseline") as err:
+        baseline_from_info(_info(700.0, 700.0, 1, 1, 4, 4, tx=0.0))
+    assert err.value.kind == "baseline"
+
+
+def test_rescaled_camera_info_matches_depth_size() -> None:
+    info = _info(720.0, 720.0, 620.0, 187.0, 1242, 375, tx=-720.0 * 0.54)
+    info.header.frame_id = "left"
+    intr = intrinsics_from_info(info, (375, 1242))
+    out = rescale_camera_info(info, intr, (192, 640), (375, 1242))
+    sx, sy = 640 / 1242, 192 / 375
+    assert (out.width, out.height, out.header.frame_id) == (640, 192, "left")
+    k = np.array(out.k).reshape(3, 3)
+    p = np.array(out.p).reshape(3, 4)
+    np.testing.assert_allclose(k, p[:, :3])
+    np.testing.assert_allclose([k[0, 0], k[1, 1]], [720 * sx, 720 * sy])
+    np.testing.assert_allclose([k[0, 2], k[1, 2]], [(620.5) * sx - 0.5, 187.5 * sy - 0.5])
+    assert p[0, 3] / p[0, 0] == pytest.approx(-0.54)  # baseline preserved
+    assert list(out.d) == [0.0] * 5 and list(out.r) == [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
+    same = rescale_camera_info(info, intr, (375, 1242), (375, 1242))
+    np.testing.assert_allclose(np.array(same.k), np.array(info.k))
