@@ -89,6 +89,7 @@ def test_installed_node_runs_and_publishes_depth(installed: Path, tmp_path: Path
         CAM_W,
         Harness,
         NodeProcess,
+        free_domain,
         ros_context,
         synthetic_rgb,
         tiny_checkpoint,
@@ -96,7 +97,7 @@ def test_installed_node_runs_and_publishes_depth(installed: Path, tmp_path: Path
 
     exe = installed / "iid_rdepth_ros" / "lib" / "iid_rdepth_ros" / "iid_rdepth_node"
     assert exe.is_file()
-    domain, ns = 58, "colcon"
+    domain, ns = free_domain(58), "colcon"
     with ros_context(domain) as context:
         node = NodeProcess(domain, ns, {"model_path": str(tiny_checkpoint()),
                                         "backend": "torch", "input_height": 96,

@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from ros_node_harness import PRESET, REPO, ros_env, tiny_checkpoint
+from ros_node_harness import PRESET, REPO, free_domain, ros_env, tiny_checkpoint
 
 from iid_rdepth_ros.bag.synth_bag import TOPICS, write_synth_bag
 from iid_rdepth_ros.ros.node_process import NodeProcess
 
 pytest.importorskip("rclpy")
-DOMAIN = 64
+DOMAIN = free_domain(64)
 FRAMES = 8
 TOPIC_ARGS = ["--image-topic", TOPICS["left"], "--camera-info-topic", TOPICS["left_info"],
               "--aux-image-topic", TOPICS["right"], "--aux-camera-info-topic",

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ros_node_harness import REPO, ros_context, ros_env
+from ros_node_harness import REPO, free_domain, ros_context, ros_env
 
 from iid_rdepth_ros.bag import messages as m
 from iid_rdepth_ros.bag.io import open_bag
@@ -19,7 +19,7 @@ from iid_rdepth_ros.bag.synth_bag import TOPICS, write_synth_bag
 from iid_rdepth_ros.cli.main import main
 
 pytest.importorskip("rclpy")
-DOMAIN = 65
+DOMAIN = free_domain(65)
 FRAMES = 6
 RATE = 0.5  # the 0.5 s recorded span plays in 1 s
 

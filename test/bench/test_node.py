@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("torch")
 
-from ros_node_harness import tiny_checkpoint  # noqa: E402
+from ros_node_harness import free_domain, tiny_checkpoint  # noqa: E402
 
 from iid_rdepth_ros.bench.node import (  # noqa: E402
     NodeBenchOptions,
@@ -18,7 +18,7 @@ from iid_rdepth_ros.bench.node import (  # noqa: E402
     to_markdown,
 )
 
-DOMAIN_ID = 50
+DOMAIN_ID = free_domain(50)
 
 
 def test_node_bench_measures_end_to_end_runner_and_messages(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from eval_fixtures import make_checkpoint
+from ros_node_harness import free_domain
 
 from iid_rdepth_ros.cli.main import main
 from iid_rdepth_ros.geometry import colorize_depth
@@ -38,7 +39,7 @@ def test_demo_writes_everything(tmp_path: Path, capsys, monkeypatch) -> None:
     ckpt = make_checkpoint(tmp_path / "ckpt" / "m")
     out = tmp_path / "demo"
     rc = main(["demo", "--out", str(out), "--frames", "3", "--model", str(ckpt), "--threads",
-               "1", "--backend", "torch", "--domain-id", "61", "--no-progress"])
+               "1", "--backend", "torch", "--domain-id", str(free_domain(61)), "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert str(out / "metrics.json") in printed and ".ply" in printed

@@ -35,6 +35,32 @@ BASELINE = 0.54
 PRESET = "lite0-96x320"
 
 
+_DOMAIN_LOCKS: dict[int, Any] = {}
+
+
+def free_domain(preferred: int) -> int:
+    """A ROS_DOMAIN_ID no other test process on this machine holds: ``preferred`` if free, else
+    the next free one (1..101), held until this process ends. Test modules call it once, so
+    test runs in several checkouts at the same time do not hear each other."""
+    import fcntl
+
+    lock_dir = Path(tempfile.gettempdir()) / f"iid_rdepth_test_domains_{os.getuid()}"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for offset in range(101):
+        domain = (preferred - 1 + offset) % 101 + 1
+        if domain in _DOMAIN_LOCKS:
+            continue
+        handle = open(lock_dir / f"{domain}.lock", "w")  # noqa: SIM115 - held on purpose
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _DOMAIN_LOCKS[domain] = handle
+        return domain
+    raise RuntimeError("no free ROS_DOMAIN_ID in 1..101")
+
+
 def ros_env(domain_id: int) -> dict[str, str]:
     """Environment of a test module's ROS graph (also used for the node process)."""
     return {"ROS_DOMAIN_ID": str(domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",

@@ -18,6 +18,7 @@ from ros_node_harness import (  # noqa: E402
     CAM_W,
     Harness,
     NodeProcess,
+    free_domain,
     running_node,
     stereo_partner,
     synthetic_rgb,
@@ -27,7 +28,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from iid_rdepth_ros.ros.image_codec import image_to_array  # noqa: E402
 
-DOMAIN_ID = 43
+DOMAIN_ID = free_domain(43)
 NS = "bad"
 REPEATS = 4
 

@@ -26,6 +26,7 @@ from ros_node_harness import (  # noqa: E402
     Harness,
     NodeControl,
     NodeProcess,
+    free_domain,
     running_node,
     synthetic_rgb,
     tiny_checkpoint,
@@ -34,7 +35,7 @@ from ros_node_harness import (  # noqa: E402
 from iid_rdepth_ros.ros.cloud import cloud_to_array  # noqa: E402
 from iid_rdepth_ros.ros.image_codec import image_to_array  # noqa: E402
 
-DOMAIN_ID = 45
+DOMAIN_ID = free_domain(45)
 NS = "life"
 
 

@@ -24,6 +24,7 @@ from ros_node_harness import (  # noqa: E402
     Harness,
     NodeControl,
     NodeProcess,
+    free_domain,
     running_node,
     synthetic_rgb,
     tiny_checkpoint,
@@ -32,7 +33,7 @@ from ros_node_harness import (  # noqa: E402
 from iid_rdepth_ros.ros.cloud import cloud_to_array, unpack_rgb  # noqa: E402
 from iid_rdepth_ros.ros.image_codec import image_to_array  # noqa: E402
 
-DOMAIN_ID = 41
+DOMAIN_ID = free_domain(41)
 NS = "mono"
 MIN_DEPTH, MAX_DEPTH = 0.5, 80.0
 

@@ -19,12 +19,13 @@ from ros_node_harness import (  # noqa: E402
     Harness,
     MainCamera,
     NodeProcess,
+    free_domain,
     running_node,
     synthetic_rgb,
     tiny_checkpoint,
 )
 
-DOMAIN_ID = 44
+DOMAIN_ID = free_domain(44)
 NS = "soak"
 RATE_HZ = 30.0
 DURATION_S = 30.0

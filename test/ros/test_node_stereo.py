@@ -23,6 +23,7 @@ from ros_node_harness import (  # noqa: E402
     Harness,
     MainCamera,
     NodeProcess,
+    free_domain,
     running_node,
     synthetic_rgb,
     tiny_checkpoint,
@@ -30,7 +31,7 @@ from ros_node_harness import (  # noqa: E402
 
 from iid_rdepth_ros.ros.image_codec import image_to_array  # noqa: E402
 
-DOMAIN_ID = 42
+DOMAIN_ID = free_domain(42)
 NS = "stereo"
 PERIOD = 1 / 15
 SEED = 5

@@ -19,6 +19,7 @@ pytest.importorskip("rclpy")
 import rclpy  # noqa: E402
 from rcl_interfaces.msg import ParameterType  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from ros_node_harness import free_domain  # noqa: E402
 
 from iid_rdepth_ros.ros.node import DepthNode  # noqa: E402
 from iid_rdepth_ros.ros.params import DYNAMIC, PARAMS  # noqa: E402
@@ -26,7 +27,7 @@ from iid_rdepth_ros.ros.params import DYNAMIC, PARAMS  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = ("depth.launch.py", "stereo.launch.py")
 YAML_FILES = ("iid_rdepth.yaml", "stereo.yaml")
-DOMAIN_ID = 46
+DOMAIN_ID = free_domain(46)
 #: parameters every rclpy node declares by itself
 RCLPY_OWN = {"use_sim_time", "start_type_description_service"}
 
@@ -260,7 +261,7 @@ def test_launch_runs_the_node_in_a_namespace(name: str, share_prefix: Path,
         pytest.skip("iid_rdepth_node console script not installed (pip install -e .)")
     os.symlink(script, libexec / "iid_rdepth_node")
     ckpt = tiny_checkpoint()
-    domain = 48
+    domain = free_domain(48)
     log = open(tmp_path / "launch.log", "w")  # noqa: SIM115
     launch = subprocess.Popen(
         [sys.executable, "-c", LAUNCH_SCRIPT, str(REPO / "launch" / name),
@@ -331,7 +332,7 @@ def test_fastdds_profile_delivers_large_best_effort_images(tmp_path: Path) -> No
     assert "fastdds_large_images.xml" in (REPO / "launch" / "depth.launch.py").read_text()
     if os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
         pytest.skip("the profile is for rmw_fastrtps_cpp")
-    count, domain = 10, 49
+    count, domain = 10, free_domain(49)
     with ros_context(domain) as context:
         node = rclpy.create_node("big_listener", context=context)
         got: list[int] = []
