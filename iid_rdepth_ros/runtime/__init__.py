@@ -4,9 +4,9 @@ Importing this package is light (numpy only); backends import their libraries on
 """
 
 from iid_rdepth_ros.artifacts.errors import MissingDependencyError, RunnerError
-from iid_rdepth_ros.runtime.base import Runner
+from iid_rdepth_ros.runtime.base import DepthResult, Runner
 from iid_rdepth_ros.runtime.config import BACKENDS, Intrinsics, RunnerConfig
 from iid_rdepth_ros.runtime.factory import create_runner, resolve_backend
 
-__all__ = ["BACKENDS", "Intrinsics", "MissingDependencyError", "Runner", "RunnerConfig",
-           "RunnerError", "create_runner", "resolve_backend"]
+__all__ = ["BACKENDS", "DepthResult", "Intrinsics", "MissingDependencyError", "Runner",
+           "RunnerConfig", "RunnerError", "create_runner", "resolve_backend"]

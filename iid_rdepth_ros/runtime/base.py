@@ -5,14 +5,28 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from iid_rdepth_ros.artifacts.errors import RunnerError
 from iid_rdepth_ros.runtime.config import Intrinsics, RunnerConfig
-from iid_rdepth_ros.runtime.processing import NetworkInput, postprocess, preprocess
+from iid_rdepth_ros.runtime.processing import (
+    NetworkInput,
+    postprocess,
+    postprocess_confidence,
+    preprocess,
+)
+
+
+@dataclass(frozen=True)
+class DepthResult:
+    """What one inference gives: metric depth and, where the model has one for this input (a
+    stereo pair), a per-pixel confidence in [0, 1] at the same size (else None)."""
+
+    depth: np.ndarray  # (H, W) float32 metres, NaN where invalid
+    confidence: np.ndarray | None = None  # (H, W) float32 0..1, NaN where depth is invalid
 
 
 class Runner(ABC):
@@ -91,34 +105,53 @@ class Runner(ABC):
 
         ``image``/``aux``: ``(H, W, 3) uint8`` RGB; ``aux`` needs ``baseline_m``.
         """
+        return self.infer_full(image, aux, intrinsics, baseline_m, output_resolution).depth
+
+    def infer_full(
+        self,
+        image: np.ndarray,
+        aux: np.ndarray | None = None,
+        intrinsics: Intrinsics | None = None,
+        baseline_m: float | None = None,
+        output_resolution: str = "input",
+    ) -> DepthResult:
+        """:meth:`infer` plus the model's stereo confidence where it has one."""
         if intrinsics is None:
             raise ValueError("intrinsics are required (focal length sets the metric scale)")
         if not self._loaded:
             raise RunnerError(f"{self.name} runner: call load() before infer()")
         prepared = preprocess(image, self.network_hw, intrinsics, aux, baseline_m,
                               self.canonical_focal)
-        depth = self.infer_network(prepared)
+        outputs = self.infer_network_outputs(prepared)
         assert self.canonical_focal is not None
-        return postprocess(
-            depth, prepared, self.canonical_focal, self.config.min_depth, self.config.max_depth,
-            output_resolution,
-        )
+        depth = postprocess(outputs["depth"], prepared, self.canonical_focal,
+                            self.config.min_depth, self.config.max_depth, output_resolution)
+        confidence = outputs.get("confidence")
+        if confidence is not None:
+            confidence = postprocess_confidence(confidence, prepared, depth)
+        return DepthResult(depth, confidence)
 
     def infer_network(self, prepared: NetworkInput) -> np.ndarray:
         """Run only the network on prepared tensors; ``(h, w) float32`` at the canonical focal.
 
         A model without a stereo path (``has_stereo`` False) runs mono and ignores ``aux``.
         """
+        return self.infer_network_outputs(prepared)["depth"]
+
+    def infer_network_outputs(self, prepared: NetworkInput) -> dict[str, np.ndarray]:
+        """The network's outputs by name, ``(h, w) float32`` each: ``depth`` (canonical focal)
+        and, where the model gives one, ``confidence``."""
         if not self._loaded:
             raise RunnerError(f"{self.name} runner: call load() before infer()")
         if prepared.stereo and not self.has_stereo:  # e.g. a baseline model: no AV-LFE
             prepared = replace(prepared, aux=None, fb=None)
         with self._lock:
             start = time.perf_counter()
-            depth = self._forward(prepared)
+            raw = self._forward(prepared)
             self.last_latency_s = time.perf_counter() - start
-        depth = np.asarray(depth, dtype=np.float32)
-        return depth.reshape(depth.shape[-2:])
+        outputs = raw if isinstance(raw, dict) else {"depth": raw}
+        return {name: np.asarray(value, dtype=np.float32).reshape(
+            np.asarray(value).shape[-2:]) for name, value in outputs.items()}
 
     def close(self) -> None:
         """Release the model/engine and its memory; safe to call twice."""
@@ -142,8 +175,9 @@ class Runner(ABC):
         """Load; set ``canonical_focal`` and ``steps``; raise RunnerError on failure."""
 
     @abstractmethod
-    def _forward(self, prepared: NetworkInput) -> np.ndarray:
-        """Network depth for the prepared tensors (any shape ending in ``(h, w)``)."""
+    def _forward(self, prepared: NetworkInput) -> np.ndarray | dict[str, np.ndarray]:
+        """Network depth for the prepared tensors (any shape ending in ``(h, w)``), or a dict
+        of outputs by name (``depth`` and, where the model gives one, ``confidence``)."""
 
     @abstractmethod
     def _close(self) -> None:

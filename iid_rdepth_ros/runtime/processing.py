@@ -155,3 +155,20 @@ def postprocess(
         invalid = ~np.isfinite(out) | (out < min_depth) | (out > max_depth)
     out[invalid] = np.nan
     return out
+
+
+def postprocess_confidence(confidence: np.ndarray, prepared: NetworkInput, depth: np.ndarray
+                           ) -> np.ndarray:
+    """Network confidence -> ``float32`` in [0, 1] at the size of ``depth`` (the post-processed
+    depth), NaN where the depth is invalid."""
+    conf = np.asarray(confidence, dtype=np.float32)
+    conf = conf.reshape(conf.shape[-2:]) if conf.ndim > 2 else conf
+    if conf.shape != tuple(prepared.network_hw):
+        raise ValueError(f"network confidence has shape {conf.shape}, expected "
+                         f"{prepared.network_hw}")
+    if conf.shape != depth.shape:
+        conf = _cv2().resize(conf, (depth.shape[1], depth.shape[0]),
+                             interpolation=_cv2().INTER_LINEAR)
+    out = np.clip(conf, 0.0, 1.0).astype(np.float32, copy=True)
+    out[~np.isfinite(depth)] = np.nan
+    return out

@@ -116,3 +116,39 @@ def test_missing_dependency_names_the_package() -> None:
         lazy_import("no_such_module_xyz", "testing")
     with pytest.raises(ImportError):  # also an ImportError for callers that expect one
         lazy_import("no_such_module_xyz")
+
+
+def test_runner_confidence_follows_the_depth_size_and_validity() -> None:
+    """infer_full: a backend's confidence output is resized with the depth, clipped to [0, 1]
+    and NaN where the depth is invalid; infer() stays depth only."""
+    from iid_rdepth_ros.runtime import Intrinsics, Runner, RunnerConfig
+
+    class Fake(Runner):
+        name = "fake"
+
+        def _load(self) -> None:
+            self.canonical_focal, self.steps = 100.0, 1
+
+        def _forward(self, prepared):  # noqa: ANN001, ANN202
+            h, w = prepared.network_hw
+            depth = np.full((1, 1, h, w), 5.0, np.float32)
+            depth[..., 0, :] = -1.0  # invalid row
+            confidence = np.linspace(-0.5, 1.5, h * w, dtype=np.float32).reshape(1, 1, h, w)
+            return {"depth": depth, "confidence": confidence} if prepared.stereo else depth
+
+        def _close(self) -> None:
+            pass
+
+    image = np.zeros((48, 100, 3), np.uint8)
+    intr = Intrinsics(100.0, 100.0, 49.5, 23.5)
+    with Fake(RunnerConfig(backend="torch", input_height=32, input_width=64)) as runner:
+        mono = runner.infer_full(image, intrinsics=intr)
+        assert mono.confidence is None and mono.depth.shape == (48, 100)
+        stereo = runner.infer_full(image, image, intr, baseline_m=0.1)
+        conf = stereo.confidence
+        assert conf is not None and conf.shape == stereo.depth.shape == (48, 100)
+        valid = np.isfinite(stereo.depth)
+        assert np.isnan(conf[~valid]).all() and (~valid).any()
+        assert conf[valid].min() >= 0.0 and conf[valid].max() <= 1.0
+        assert np.array_equal(runner.infer(image, image, intr, 0.1), stereo.depth,
+                              equal_nan=True)
