@@ -46,3 +46,15 @@ def network_size(text: str) -> tuple[int, int]:
     if not sep or min(size) < 32 or size[0] % 32 or size[1] % 32:
         raise argparse.ArgumentTypeError(f"expected HxW in multiples of 32, got {text!r}")
     return size
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """``HxW`` of an image: two positive integers."""
+    h, sep, w = text.lower().partition("x")
+    try:
+        size = (int(h), int(w))
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected HxW in pixels, got {text!r}")
+    return size

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from iid_rdepth_ros.cli.arg_types import non_negative_int, positive_int
+from iid_rdepth_ros.cli.arg_types import image_size, non_negative_int, positive_int
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,6 +33,12 @@ def add_parser(subparsers: Any) -> None:
                    help="image width (default 640)")
     p.add_argument("--sequence-length", type=positive_int, default=20, metavar="L",
                    help="frames per street sequence (camera moving along it; default 20)")
+    p.add_argument("--scene-scale", type=float, default=None, metavar="S",
+                   help="--bag only: scale the scene by S (depths and baseline times S, same "
+                        "images; 0.1 makes a 0.2-8 m miniature street)")
+    p.add_argument("--crop", type=image_size, default=None, metavar="HxW",
+                   help="--bag only: centre-crop the images to HxW (same focal in pixels, "
+                        "smaller field of view)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing synth-street data set (or bag) at the output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,13 +46,18 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the data set (or bag) and print a one-line summary."""
+    if not args.bag and (args.scene_scale is not None or args.crop is not None):
+        raise ValueError("--scene-scale and --crop apply to --bag only")
+    if args.scene_scale is not None and not args.scene_scale > 0:
+        raise ValueError(f"--scene-scale must be > 0, got {args.scene_scale}")
     if args.bag:
         from iid_rdepth_ros.bag.synth_bag import write_synth_bag
 
         bag = write_synth_bag(args.bag, args.frames, args.seed, height=args.height,
                               width=args.width, sequence_length=args.sequence_length,
                               storage=args.format, progress=not args.no_progress,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, scene_scale=args.scene_scale or 1.0,
+                              crop=args.crop)
         print(f"wrote a {bag.storage} rosbag2 of {bag.frames} frames to {bag.path} in "
               f"{bag.seconds:.1f} s ({bag.lidar_points} LiDAR points); topics: "
               + ", ".join(bag.topics.values()))
