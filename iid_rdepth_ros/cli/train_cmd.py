@@ -54,7 +54,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="output directory (out_dir)")
     p.add_argument("--preset", help="model preset (e.g. lite0-192x640)")
     p.add_argument("--init-from", metavar="CKPT",
-                   help="stage-1 checkpoint that stage 2 starts from (stage2.init_from)")
+                   help="stage-1 checkpoint that stage 2 starts from, or a full model to "
+                        "fine-tune: 'default' or a stage-2 checkpoint (stage2.init_from; "
+                        "implies --stage 2 unless --stage is given)")
+    p.add_argument("--depth-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="depth range in metres of the model's bins and of the loss "
+                        "(model.min_depth/max_depth and data.min_depth/max_depth), e.g. "
+                        "0.3 10 for an indoor robot")
     p.add_argument("--snapshot-at", type=int, metavar="N",
                    help="also save a stage-1 checkpoint at step N (stage1.snapshot_at)")
     p.add_argument("--steps1", type=int, metavar="N", help="stage-1 steps (stage1.steps)")
@@ -91,6 +97,14 @@ def _shortcuts(args: argparse.Namespace) -> list[str]:
         raise ValueError("--split and --train-dir both set data.train: give one")
     if args.val_split is not None and args.val_dir is not None:
         raise ValueError("--val-split and --val-dir both set data.val: give one")
+    if args.stage is None and args.init_from is not None:
+        pairs["stage"] = "2"  # a checkpoint to start from: stage 2 (fine-tune or stage 1 given)
+    if args.depth_range is not None:
+        lo, hi = args.depth_range
+        if not 0 < lo < hi:
+            raise ValueError(f"--depth-range needs 0 < MIN < MAX, got {lo:g} {hi:g}")
+        for part in ("model", "data"):
+            pairs[f"{part}.min_depth"], pairs[f"{part}.max_depth"] = lo, hi
     if args.split is not None:
         pairs["data.train"] = args.split
     if args.kb_crop is not None:
