@@ -44,7 +44,14 @@ from iid_rdepth_ros.ros.image_codec import (
     image_to_rgb,
 )
 from iid_rdepth_ros.ros.outputs import OutputBuilder
-from iid_rdepth_ros.ros.params import DEPTH_LIMITS, DYNAMIC, PARAMS, SPECS, check_value
+from iid_rdepth_ros.ros.params import (
+    DEPTH_LIMITS,
+    DYNAMIC,
+    PARAMS,
+    SPECS,
+    check_value,
+    depth_bounds,
+)
 from iid_rdepth_ros.ros.stats import IssueLog, NodeStats
 from iid_rdepth_ros.ros.sync import FrameSet, InputSync, Released, stamp_ns
 from iid_rdepth_ros.ros.worker import InferenceWorker
@@ -104,6 +111,7 @@ class DepthNode(LifecycleNode):
         self._worker: InferenceWorker[FrameSet] | None = None
         self._runner_info: dict[str, Any] = {}
         self._canonical_focal: float | None = None
+        self._model_range: tuple[float, float] | None = None  # the model's, canonical focal
         self._network_width = 1
         self._sync: InputSync | None = None
         self._subs: list[Any] = []
@@ -196,6 +204,7 @@ class DepthNode(LifecycleNode):
         self._worker = worker
         self._runner_info = dict(runner.info)
         self._canonical_focal = float(runner.canonical_focal)
+        self._model_range = getattr(runner, "depth_range", None)
         self._network_width = config.input_width
         self._aux_mode = aux_mode
         self._output_resolution = current["output_resolution"]
@@ -416,8 +425,12 @@ class DepthNode(LifecycleNode):
             return
         t2 = time.perf_counter()
         s = self._settings
+        assert self._canonical_focal is not None
+        lo, hi, color_lo = depth_bounds(s.min_depth, s.max_depth, self._model_range,
+                                        intrinsics.fx * self._network_width / hw[1]
+                                        / self._canonical_focal)
         with np.errstate(invalid="ignore"):
-            depth[(depth < s.min_depth) | (depth > s.max_depth)] = np.nan
+            depth[(depth < lo) | (depth > hi)] = np.nan
         out_hw = depth.shape
         # depth and its camera_info first: consumers waiting for depth do not wait for the
         # colormap and the cloud
@@ -432,7 +445,7 @@ class DepthNode(LifecycleNode):
                      for key, wanted in lazy.items()}
         if listening["colorized"]:
             builders.append(("colorized", lambda: out.colorized(
-                depth, header, s.min_depth, s.max_depth, s.colormap)))
+                depth, header, color_lo, hi, s.colormap)))
         if listening["points"]:
             builders.append(("points", lambda: out.points(
                 depth, intrinsics, hw, header, s.points_stride, rgb if s.points_color else None)))

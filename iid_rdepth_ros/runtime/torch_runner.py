@@ -45,6 +45,7 @@ class TorchRunner(Runner):
             raise RunnerError(f"cannot move the model to {device}: {exc}") from exc
         self._device = device
         self.canonical_focal = float(model_config.canonical_focal)
+        self.depth_range = (float(model_config.min_depth), float(model_config.max_depth))
         self.steps = model_config.diffusion.steps
         self.has_stereo = getattr(self._model, "avlfe", None) is not None
         self.stereo_refined = getattr(self._model, "refiner", None) is not None
