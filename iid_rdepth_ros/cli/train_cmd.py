@@ -23,7 +23,10 @@ def add_parser(subparsers: Any) -> None:
                     "resolved config under --out.",
         epilog="Data: --dataset kitti --data-root KITTI [--split eigen_train] [--val-split "
                "eigen_val] [--gt-root DIR]; --dataset nyu --data-root nyu_depth_v2_labeled.mat; "
-               "--dataset folder --data-root DIR (docs/training_on_your_data.md). Several GPUs: "
+               "--dataset folder --data-root DIR (docs/training_on_your_data.md). Fine-tune the "
+               "shipped model on your robot's data: --init-from default --set "
+               "stage2.trainable=decoder [--depth-range 0.3 10] (README: Fine-tune on your "
+               "robot). Several GPUs: "
                "torchrun --nproc_per_node N -m iid_rdepth_ros.cli.train_ddp [options] "
                "(--batch-size is the global batch). Equal-budget ablation in one run: --stage "
                "both --steps1 N1+N2 --snapshot-at N1 --steps2 N2 --set stage2.init_from=snapshot "

@@ -181,6 +181,27 @@ def test_held_out_part_is_what_eval_bag_scores(drive: dict[str, Path],
     val = (drive["out"] / "val.txt").read_text().split()
     assert [f"{r['index']:06d}" for r in result["per_frame"]] == val
     assert result["window"]["start_s"] == pytest.approx(2.03)
+    # any window: stamps 1.0 s <= t < 1.5 s after the first image
+    assert main(["eval-bag", str(drive["bag"]), *MAIN, *LIDAR, "--start", "1.0", "--end", "1.5",
+                 "--model", str(untrained_checkpoint.with_suffix(".safetensors")), "--backend",
+                 "torch", "--threads", "1", "--no-progress", "--plot-frames", "0", "--out",
+                 str(out)]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert [r["index"] for r in result["per_frame"]] == [10, 11, 12, 13, 14]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--held-out", "DATA", "--start", "1"], "--held-out sets the window itself"),
+    (["--start", "2", "--end", "1"], "must be after its start"),
+    (["--start", "1", "--live"], "apply to the offline evaluation only"),
+    (["--held-out", "NOWHERE"], "export.json not found"),
+])
+def test_eval_bag_window_errors(drive: dict[str, Path], capsys, args: list[str],
+                                message: str) -> None:
+    args = [str(drive["out"]) if a == "DATA" else a for a in args]
+    rc = main(["eval-bag", str(drive["bag"]), *MAIN, *LIDAR, *args, "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and message in err, err
 
 
 def test_round_trip_through_the_folder_reader(drive: dict[str, Path]) -> None:
