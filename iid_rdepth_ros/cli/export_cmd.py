@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
             ok = parity["ok"]
             rule = (f"at most {PARITY_REFINE_SHARE:.0%} of pixels beyond {PARITY_RTOL:g}: "
                     "thresholded stereo refinement" if parity["refined"] else f"{PARITY_RTOL:g}")
-            print(f"    ONNX Runtime vs PyTorch: max rel {parity['max_rel']:.2e}, max abs "
+            what = "fp32/ reference, " if "reference_dir" in meta else ""
+            print(f"    {what}ONNX Runtime vs PyTorch: max rel {parity['max_rel']:.2e}, max abs "
                   f"{parity['max_abs']:.2e} m, {parity['share_above_rtol']:.3%} of pixels "
                   f"beyond {PARITY_RTOL:g} ({'OK' if ok else 'FAILED'}: {rule})")
             failed |= not ok
