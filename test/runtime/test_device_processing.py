@@ -122,3 +122,25 @@ def test_frame_geometry() -> None:
     assert frame.f_net == pytest.approx(0.9 * 120 * 192 / 120)
     with pytest.raises(ValueError, match="output_resolution"):
         check_frame(GOOD, (64, 192), _intrinsics((100, 120)), output_resolution="full")
+
+
+def test_per_frame_maths_touches_no_host_memory() -> None:
+    """What the runner captures in its CUDA graph besides the network: no host tensor, copy or
+    sync per frame (the taps move to the device once, at construction)."""
+    from capture_guard import host_traffic_of
+
+    for camera in ((375, 1242), (100, 300)):
+        proc = DeviceProcessing(camera, (192, 640), "meta", 1e-3, 80.0)
+
+        def frame(image: torch.Tensor, depth: torch.Tensor, scale: torch.Tensor,
+                  proc: DeviceProcessing = proc) -> None:
+            proc.image(image)
+            out = proc.depth(depth, scale[0], "input")
+            proc.confidence(depth, out)
+            proc.depth(depth, scale[0], "network")
+
+        events = host_traffic_of(frame, torch.empty((*camera, 3), dtype=torch.uint8,
+                                                    device="meta"),
+                                 torch.empty(1, 1, 192, 640, device="meta"),
+                                 torch.empty(2, device="meta"))
+        assert events == [], events
