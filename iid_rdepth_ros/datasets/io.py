@@ -37,8 +37,17 @@ def read_depth_png(path: str | Path, divisor: float) -> np.ndarray:
 
 
 def read_depth_npy(path: str | Path) -> np.ndarray:
-    """A ``.npy`` depth map (H, W) in metres as float32 (NaN / inf / negative become 0)."""
-    arr = np.load(path, allow_pickle=False)
+    """A ``.npy`` depth map (H, W) in metres as float32 (NaN / inf / negative become 0); an
+    unreadable file (corrupt, truncated, pickled objects) is a ValueError naming it."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:  # numpy's errors do not name the file
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"cannot read depth {path}: not a valid .npy array "
+                         f"({' '.join(str(exc).split())})") from None
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"cannot read depth {path}: an .npz archive, not a .npy array")
     if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]):
         arr = arr.reshape(arr.shape[1:] if arr.shape[0] == 1 else arr.shape[:2])
     if arr.ndim != 2 or arr.dtype.kind not in "fiu":
