@@ -132,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; return the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, already printed), --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     args.command_line = shlex.join([PROG, *argv])  # recorded in model cards
     run = getattr(args, "_run", None)
     if run is None:

@@ -53,7 +53,7 @@ def test_evaluate_sgbm_cli(env: dict[str, Path], tmp_path: Path) -> None:
     (["evaluate", "--model", "{ckpt}", "--data", "{missing}"], "does not exist"),
     (["evaluate", "--model", "{missing}", "--data", "{data}"], "checkpoint file not found"),
     (["evaluate", "--model", "{ckpt}", "--data", "{data}", "--aux", "maybe"], "on or off"),
-    (["evaluate", "--model", "{ckpt}", "--data", "{data}", "--steps", "0"], "positive"),
+    (["evaluate", "--model", "{ckpt}", "--data", "{data}", "--steps", "0"], "steps in 1..64"),
 ])
 def test_evaluate_user_errors(env: dict[str, Path], tmp_path: Path,
                               capsys: pytest.CaptureFixture[str], argv: list[str],
