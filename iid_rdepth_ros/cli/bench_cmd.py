@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from iid_rdepth_ros.artifacts.files import write_text_atomic
 from iid_rdepth_ros.cli.arg_types import file_stem, output_dir, threads
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     result["command"] = command
     args.out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = args.out / f"{args.name}.json", args.out / f"{args.name}.md"
-    json_path.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    write_text_atomic(json_path, json.dumps(result, indent=2) + "\n")
     md_path.write_text(to_markdown(result, command), "utf-8")
     print(md_path.read_text("utf-8"))
     print(f"wrote {json_path} and {md_path}")
@@ -163,8 +164,8 @@ def run_node(args: argparse.Namespace, model: str, backend: str,
         parts.append(f"## {variant}\n\n" + to_markdown(results[variant], command))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{args.name}-node"
-    stem.with_suffix(".json").write_text(
-        json.dumps({"command": command, **results}, indent=2) + "\n", "utf-8")
+    write_text_atomic(stem.with_suffix(".json"),
+                      json.dumps({"command": command, **results}, indent=2) + "\n")
     stem.with_suffix(".md").write_text(f"# Node overhead\n\nCommand: `{command}`\n\n"
                                        + "\n\n".join(parts), "utf-8")
     print(stem.with_suffix(".md").read_text("utf-8"))

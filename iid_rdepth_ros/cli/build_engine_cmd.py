@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from iid_rdepth_ros.artifacts.files import write_text_atomic
 from iid_rdepth_ros.cli.arg_types import output_dir, output_file, positive_int
 
 
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             report = compare_engine(result.engine_path, graph, args.compare,
                                     args.compare_frames)
             out = result.engine_path.with_name(result.engine_path.name + ".compare.json")
-            out.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+            write_text_atomic(out, json.dumps(report, indent=2) + "\n")
             worst, mean = report["worst"], report["mean"]
             print(f"{result.engine_path.name} vs FP32 ONNX Runtime on {report['frames']} "
                   f"frames: mean rel {mean['rel_mean']:.2e}, p99 rel {worst['rel_p99']:.2e}, "
