@@ -11,8 +11,9 @@ Errors a user can cause end as one line on stderr and exit status 2, never a tra
 ``arg_types``: output paths and sizes are validated while parsing, before any work), and the
 exceptions :func:`user_error_message` knows, raised by ``run``: ``ValueError``, every
 ``OSError`` (``FileNotFoundError``, ``PermissionError``, a full disk...; shown as ``FILE:
-reason``), ``RunnerError``, ``FloatingPointError`` and YAML errors. Any other exception is a
-bug and keeps its traceback. This is the one place that maps errors for every command.
+reason``), ``RunnerError``, ``FloatingPointError``, ``MemoryError`` and YAML errors. Any
+other exception is a bug and keeps its traceback. This is the one place that maps errors for
+every command.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ COMMANDS: dict[str, str] = {
     "bench": "bench_cmd",
     "demo": "demo_cmd",
 }
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError,
+                                                MemoryError)
 EXIT_USAGE = 2
 
 
@@ -125,6 +127,8 @@ def user_error_message(exc: BaseException) -> str | None:
         target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else f"{exc.filename}"
         return f"{target}: {exc.strerror}"  # not "[Errno 20] Not a directory: 'x'"
     text = str(exc).strip()
+    if isinstance(exc, MemoryError):
+        return f"out of memory{f' ({text})' if text else ''}: use smaller sizes or batches"
     return text.splitlines()[0] if text else type(exc).__name__
 
 
@@ -135,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage errors (one line, already printed), --help, --version
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE
     args.command_line = shlex.join([PROG, *argv])  # recorded in model cards
     run = getattr(args, "_run", None)
     if run is None:

@@ -120,6 +120,7 @@ def test_error_messages_are_one_line_with_the_file() -> None:
     except yaml.YAMLError as exc:
         assert user_error_message(exc) is not None
     assert user_error_message(FloatingPointError("loss is nan")) == "loss is nan"
+    assert user_error_message(MemoryError()).startswith("out of memory")
     for bug in (KeyError("x"), TypeError("x"), AttributeError("x"), RuntimeError("x")):
         assert user_error_message(bug) is None
 
