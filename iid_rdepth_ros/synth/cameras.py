@@ -217,12 +217,16 @@ class CameraRandomization:
         for w in {int(w) for _, w in self.resolutions}:
             self.focal_range(w)
 
-    def focal_range(self, width: int) -> tuple[float, float]:
-        """Focal lengths (px) allowed for an image `width` pixels wide."""
+    def focal_range(self, width: int, strict: bool = True) -> tuple[float, float]:
+        """Focal lengths (px) allowed for an image `width` pixels wide. Where none in
+        `focal_px` gives a field of view in `hfov_deg` (an override to a tiny or huge image),
+        ValueError, or with `strict=False` the field-of-view range alone."""
         lo_fov, hi_fov = (math.radians(a) for a in self.hfov_deg)
-        lo = max(self.focal_px[0], 0.5 * width / math.tan(0.5 * hi_fov))
-        hi = min(self.focal_px[1], 0.5 * width / math.tan(0.5 * lo_fov))
+        f_lo, f_hi = 0.5 * width / math.tan(0.5 * hi_fov), 0.5 * width / math.tan(0.5 * lo_fov)
+        lo, hi = max(self.focal_px[0], f_lo), min(self.focal_px[1], f_hi)
         if lo > hi:
+            if not strict:
+                return f_lo, f_hi
             raise ValueError(f"no focal length in {self.focal_px} px gives a horizontal field of "
                              f"view in {self.hfov_deg} deg at width {width}")
         return lo, hi
@@ -233,7 +237,8 @@ class CameraRandomization:
         ov = override or CameraOverride()
         h, w = ov.size or self.resolutions[min(int(u[0] * len(self.resolutions)),
                                                len(self.resolutions) - 1)]
-        f = ov.focal_px if ov.focal_px is not None else _log_uniform(u[1], *self.focal_range(w))
+        f = (ov.focal_px if ov.focal_px is not None
+             else _log_uniform(u[1], *self.focal_range(w, strict=False)))
         b = ov.baseline_m if ov.baseline_m is not None else _log_uniform(u[2], *self.baseline_m)
         cx = (w - 1) / 2 + (2 * u[3] - 1) * self.principal_offset * w
         cy = (h - 1) / 2 + (2 * u[4] - 1) * self.principal_offset * h

@@ -26,7 +26,7 @@ VIEW_UNIFORMS = 10
 class PhotometricOptions:
     """Ranges of the per-view camera response (each view drawn independently)."""
 
-    gain: tuple[float, float] = (0.7, 1.4)  # exposure factor, log-uniform
+    gain: tuple[float, float] = (0.75, 1.33)  # exposure factor, log-uniform
     gamma: tuple[float, float] = (0.8, 1.25)  # log-uniform
     white_balance: float = 0.08  # max relative deviation of the R and B gains from G
     noise_sigma: tuple[float, float] = (0.0, 3.0)  # grey levels
