@@ -60,7 +60,7 @@ def test_modes_are_byte_reproducible(mode: str, index: int) -> None:
         f"{np.__version__}): a dependency or the generator no longer gives the same bytes")
 
 
-@pytest.mark.parametrize("mode", ["geometry", "test-near"])
+@pytest.mark.parametrize("mode", ["geometry", "test-mixed", "test-near"])
 def test_modes_are_deterministic_in_any_order(mode: str) -> None:
     cfg = get_mode(mode)
     small = CameraOverride(height=60, width=80)
