@@ -22,6 +22,8 @@ KITTI_HEIGHT, KITTI_WIDTH = 375, 1242
 KITTI_FX, KITTI_CX, KITTI_CY = 721.5377, 609.5593, 172.854
 KITTI_BASELINE_M = 0.54
 
+CAMERA_UNIFORMS = 6  # uniforms `CameraRandomization.draw` takes
+
 #: Image sizes (height, width) the randomised cameras draw from: 4:3, 16:9 and KITTI-like
 #: (~3.3:1), each at a small and a larger size.
 RESOLUTIONS: tuple[tuple[int, int], ...] = (
@@ -254,7 +256,3 @@ class CameraRandomization:
                 "focal_px": list(self.focal_px), "hfov_deg": list(self.hfov_deg),
                 "baseline_m": list(self.baseline_m), "principal_offset": self.principal_offset,
                 "right_cx_offset_px": self.right_cx_offset_px}
-
-
-#: number of uniforms `CameraRandomization.draw` takes
-CAMERA_UNIFORMS = 6

@@ -50,7 +50,6 @@ class SynthConfig:
     photometric: PhotometricOptions | None = None
     vertical_misalignment_px: float = 0.0  # max |dy| of the right view, uniform per sequence
     street_camera_height_m: tuple[float, float] | None = None  # None: SceneOptions' 1.65 m
-    occlusion: bool = True  # compute the occlusion mask (non-legacy modes)
     seed_salt: int = 0
     name: str = "street"
 
@@ -94,8 +93,7 @@ class SynthConfig:
                 "photometric": None if self.photometric is None else self.photometric.to_json(),
                 "vertical_misalignment_px": self.vertical_misalignment_px,
                 "street_camera_height_m": (None if self.street_camera_height_m is None
-                                           else list(self.street_camera_height_m)),
-                "occlusion": self.occlusion}
+                                           else list(self.street_camera_height_m))}
 
 
 #: street cameras: the full focal and baseline ranges of the issue

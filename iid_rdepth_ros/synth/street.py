@@ -234,9 +234,7 @@ class SynthStreet:
             left, right = apply(left, photo[0]), apply(right, photo[1])
         cam = seq.camera
         domain = below_horizon(seq.rays) if seq.kind == "street" else depth > 0
-        occlusion = None
-        if not self.legacy and self.config.occlusion:
-            occlusion = occlusion_mask(depth, depth_right, cam)
+        occlusion = None if self.legacy else occlusion_mask(depth, depth_right, cam)
         return {
             "index": index, "sequence": seq_no, "frame_in_sequence": k,
             "stamp_ns": index * FRAME_PERIOD_NS,
