@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from iid_rdepth_ros.artifacts.files import write_text_atomic
+from iid_rdepth_ros.cli.arg_types import output_dir, output_file, positive_int
+
 
 def add_parser(subparsers: Any) -> None:
     """Register ``build-engine``."""
@@ -23,20 +26,21 @@ def add_parser(subparsers: Any) -> None:
                     "unless --rebuild.")
     p.add_argument("--onnx", required=True, type=Path, metavar="FILE_OR_DIR",
                    help="an exported .onnx, or an export directory (mono.onnx + stereo.onnx)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="engine directory")
+    p.add_argument("--out", required=True, type=output_dir, metavar="DIR",
+                   help="engine directory")
     for flag in ("--fp16", "--int8"):  # TensorRT 10 era options: say where precision went
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--calib", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--workspace", type=float, default=2.0, metavar="GIB",
                    help="builder workspace memory pool limit in GiB (default 2)")
-    p.add_argument("--timing-cache", type=Path, metavar="FILE",
+    p.add_argument("--timing-cache", type=output_file, metavar="FILE",
                    help="timing cache file (default: OUT/timing-<TensorRT>-<GPU>-sm<cc>.cache)")
     p.add_argument("--rebuild", action="store_true", help="rebuild even if an engine exists")
     p.add_argument("--compare", type=Path, metavar="DIR",
                    help="after building, compare depth against FP32 ONNX Runtime (the "
                         "export's fp32/ reference graph for an FP16/INT8 graph) on frames of "
                         "this synth-street directory")
-    p.add_argument("--compare-frames", type=int, default=8, metavar="N",
+    p.add_argument("--compare-frames", type=positive_int, default=8, metavar="N",
                    help="frames for --compare (default 8)")
 
 
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             report = compare_engine(result.engine_path, graph, args.compare,
                                     args.compare_frames)
             out = result.engine_path.with_name(result.engine_path.name + ".compare.json")
-            out.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+            write_text_atomic(out, json.dumps(report, indent=2) + "\n")
             worst, mean = report["worst"], report["mean"]
             print(f"{result.engine_path.name} vs FP32 ONNX Runtime on {report['frames']} "
                   f"frames: mean rel {mean['rel_mean']:.2e}, p99 rel {worst['rel_p99']:.2e}, "

@@ -7,6 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from iid_rdepth_ros.cli.arg_types import (
+    diffusion_steps,
+    network_height,
+    network_width,
+    output_dir,
+    positive_int,
+)
+
 
 def add_parser(subparsers: Any) -> None:
     """Register ``export``."""
@@ -24,11 +32,15 @@ def add_parser(subparsers: Any) -> None:
                     "'iid-rdepth build-engine' then builds what the graph says.")
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                    help="checkpoint: 'default', 'baseline' or a .safetensors path")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
-    p.add_argument("--height", type=int, metavar="H", help="input height (default: preset's)")
-    p.add_argument("--width", type=int, metavar="W", help="input width (default: preset's)")
-    p.add_argument("--steps", type=int, metavar="T",
-                   help="diffusion steps baked into the graph (default: the checkpoint's)")
+    p.add_argument("--out", required=True, type=output_dir, metavar="DIR",
+                   help="output directory")
+    p.add_argument("--height", type=network_height, metavar="H",
+                   help="input height, a multiple of 32 up to 2048 (default: preset's)")
+    p.add_argument("--width", type=network_width, metavar="W",
+                   help="input width, a multiple of 32 up to 4096 (default: preset's)")
+    p.add_argument("--steps", type=diffusion_steps, metavar="T",
+                   help="diffusion steps baked into the graph, 1..64 (default: the "
+                        "checkpoint's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17)")
     p.add_argument("--no-stereo-refine", action="store_true",
                    help="leave AV-LFE's full-resolution stereo refinement out of the stereo "
@@ -40,12 +52,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--calib", type=Path, metavar="DIR",
                    help="int8: real frames to calibrate on (synth-street directory or folder "
                         "data set)")
-    p.add_argument("--calib-frames", type=int, default=32, metavar="N",
+    p.add_argument("--calib-frames", type=positive_int, default=32, metavar="N",
                    help="int8: calibration frames, spread over --calib (default 32)")
     p.add_argument("--eval", type=Path, metavar="DIR",
                    help="fp16/int8: frames to measure the depth error against FP32 on "
                         "(default: synth-street frames rendered with seed 11)")
-    p.add_argument("--eval-frames", type=int, default=16, metavar="N",
+    p.add_argument("--eval-frames", type=positive_int, default=16, metavar="N",
                    help="fp16/int8: frames for the error measurement (default 16)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the ONNX Runtime vs PyTorch check")
@@ -58,12 +70,6 @@ def run(args: argparse.Namespace) -> int:
     from iid_rdepth_ros.export.onnx_export import PARITY_REFINE_SHARE, PARITY_RTOL
     from iid_rdepth_ros.export.precision import PrecisionOptions, export_with_precision
 
-    for name in ("height", "width"):
-        value = getattr(args, name)
-        if value is not None and (value <= 0 or value % 32):
-            raise ValueError(f"--{name} must be a positive multiple of 32, got {value}")
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.opset < 17:
         raise ValueError(f"--opset must be >= 17, got {args.opset}")
     _check_precision_args(args)
@@ -115,8 +121,6 @@ def _check_precision_args(args: argparse.Namespace) -> None:
         path = getattr(args, name)
         if path is not None and not path.is_dir():
             raise NotADirectoryError(f"--{name} directory {path} does not exist")
-        if getattr(args, f"{name}_frames") < 1:
-            raise ValueError(f"--{name}-frames must be >= 1")
 
 
 def _accuracy_line(report: dict[str, Any]) -> str:

@@ -32,7 +32,10 @@ ONNX Runtime's tools come with the ``onnxruntime`` this package already needs.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,16 +143,19 @@ def graph_precision(model: onnx.ModelProto | str | Path) -> str:
 
 def _finish(model: onnx.ModelProto, source: onnx.ModelProto, precision: str,
             dst: Path) -> Path:
-    """Copy the source's metadata (+ precision), check and save ``model`` to ``dst``."""
+    """Copy the source's metadata (+ precision), check and save ``model`` to ``dst`` (only a
+    checked graph appears there)."""
     import onnx
+
+    from iid_rdepth_ros.artifacts.files import atomic_path
 
     del model.metadata_props[:]
     model.metadata_props.extend(source.metadata_props)
     set_metadata(model, {"precision": precision})
     model.producer_name = source.producer_name
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(dst))
-    onnx.checker.check_model(str(dst), full_check=True)
+    with atomic_path(dst) as tmp:
+        onnx.save(model, str(tmp))
+        onnx.checker.check_model(str(tmp), full_check=True)
     return dst
 
 
@@ -392,10 +398,17 @@ def export_with_precision(
     their metadata, and ``out_dir/export.json`` records the recipe and each graph's accuracy
     against FP32 (ONNX Runtime, CPU) on ``eval_frames`` frames of ``eval_dir`` (default:
     synth-street frames rendered with seed 11). INT8 calibrates on ``calib_frames`` frames of
-    ``calib_dir`` (required). Returns ``onnx_export.ExportResult``.
+    ``calib_dir`` (required). Everything is made in a temporary folder inside ``out_dir`` and
+    renamed into place when all of it succeeded (as ``onnx_export.export_model``). Returns
+    ``onnx_export.ExportResult``.
     """
-    from iid_rdepth_ros.artifacts.files import sha256_file, write_text_atomic
-    from iid_rdepth_ros.export.onnx_export import SIDECAR, ExportResult, export_checkpoint
+    from iid_rdepth_ros.artifacts.files import sha256_file
+    from iid_rdepth_ros.export.onnx_export import (
+        SIDECAR,
+        ExportResult,
+        _publish,
+        export_checkpoint,
+    )
     from iid_rdepth_ros.export.trt_compat import check_onnx
 
     options.validate()
@@ -413,42 +426,48 @@ def export_with_precision(
         rendered_frames(eval_frames)
     if not eval_items:
         raise ValueError(f"no frames found in {eval_dir}")
-    reference = export_checkpoint(model_ref, out_dir / "fp32", height, width, steps,
-                                  opset=opset, verify=verify, stereo_refine=stereo_refine)
-    graphs, compat, entries, accuracy, made = {}, {}, {}, {}, {}
-    for variant in ("mono", "stereo"):  # no stale partner from an earlier export
-        if variant not in reference.graphs:
-            (out_dir / f"{variant}.onnx").unlink(missing_ok=True)
-    for variant, src in reference.graphs.items():
-        dst = out_dir / f"{variant}.onnx"
-        if options.precision == "fp16":
-            convert_fp16(src, dst)
-        else:
-            meta = get_metadata(src)
-            made[variant] = quantize_int8(src, dst, (network_feeds(i, meta)
-                                                     for i in calib_items), options)
-        graphs[variant] = dst
-        compat[variant] = check_onnx(dst)
-        report = measure_accuracy(src, dst, eval_items, threads).to_dict()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".export.", dir=out_dir))
+    try:
+        reference = export_checkpoint(model_ref, stage / "fp32", height, width, steps,
+                                      opset=opset, verify=verify, stereo_refine=stereo_refine)
+        compat, entries = {}, {}
+        for variant, src in reference.graphs.items():
+            dst = stage / f"{variant}.onnx"
+            made: dict[str, Any] = {}
+            if options.precision == "fp16":
+                convert_fp16(src, dst)
+            else:
+                meta = get_metadata(src)
+                made = quantize_int8(src, dst, (network_feeds(i, meta) for i in calib_items),
+                                     options)
+            compat[variant] = check_onnx(dst)
+            report = measure_accuracy(src, dst, eval_items, threads).to_dict()
+            if options.precision == "int8":
+                report["meets_int8_target"] = _check_int8_target(report)
+            entries[variant] = {**reference.sidecar["graphs"][variant], "file": dst.name,
+                                "sha256": sha256_file(dst), "bytes": dst.stat().st_size,
+                                "tensorrt10_compatible": compat[variant].ok,
+                                "tensorrt10_issues": [str(i) for i in compat[variant].issues],
+                                "accuracy_vs_fp32": report, **made}
+        sidecar = {**reference.sidecar, "graphs": entries, "precision": options.precision,
+                   "precision_recipe": options.recipe(), "reference_dir": "fp32",
+                   "accuracy_frames": str(eval_dir) if eval_dir is not None else
+                   f"synth-street rendered, seed {EVAL_SEED}, {EVAL_HW[0]}x{EVAL_HW[1]}, "
+                   f"{len(eval_items)} frames",
+                   "calibration_frames": None if calib_dir is None else
+                   f"{calib_dir} ({len(calib_items)} frames)"}
         if options.precision == "int8":
-            report["meets_int8_target"] = _check_int8_target(report)
-        accuracy[variant] = report
-        entries[variant] = {**reference.sidecar["graphs"][variant], "file": dst.name,
-                            "sha256": sha256_file(dst), "bytes": dst.stat().st_size,
-                            "tensorrt10_compatible": compat[variant].ok,
-                            "tensorrt10_issues": [str(i) for i in compat[variant].issues],
-                            "accuracy_vs_fp32": report, **made.get(variant, {})}
-    sidecar = {**reference.sidecar, "graphs": entries, "precision": options.precision,
-               "precision_recipe": options.recipe(), "reference_dir": "fp32",
-               "accuracy_frames": str(eval_dir) if eval_dir is not None else
-               f"synth-street rendered, seed {EVAL_SEED}, {EVAL_HW[0]}x{EVAL_HW[1]}, "
-               f"{len(eval_items)} frames",
-               "calibration_frames": None if calib_dir is None else
-               f"{calib_dir} ({len(calib_items)} frames)"}
-    if options.precision == "int8":
-        sidecar["int8_max_absrel_loss"] = INT8_MAX_ABSREL_LOSS
-    sidecar_path = write_text_atomic(out_dir / SIDECAR, json.dumps(sidecar, indent=2) + "\n")
-    return ExportResult(out_dir, graphs, sidecar_path, sidecar, compat)
+            sidecar["int8_max_absrel_loss"] = INT8_MAX_ABSREL_LOSS
+        (stage / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n", "utf-8")
+        variants = tuple(reference.graphs)
+        shutil.rmtree(out_dir / "fp32", ignore_errors=True)  # the reference first, then the
+        os.replace(stage / "fp32", out_dir / "fp32")  # graphs, the sidecar last
+        _publish(stage, out_dir, variants)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    graphs = {v: out_dir / f"{v}.onnx" for v in variants}
+    return ExportResult(out_dir, graphs, out_dir / SIDECAR, sidecar, compat)
 
 
 def reference_graph(graph: Path) -> Path:

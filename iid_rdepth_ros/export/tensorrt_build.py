@@ -29,7 +29,7 @@ from iid_rdepth_ros.artifacts.engine_sidecar import (
     sidecar_mismatches,
     write_sidecar,
 )
-from iid_rdepth_ros.artifacts.files import sha256_file
+from iid_rdepth_ros.artifacts.files import atomic_path, sha256_file
 from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.artifacts.onnx_meta import get_metadata, load_graph
 from iid_rdepth_ros.export.precision import graph_precision
@@ -161,9 +161,8 @@ def build_engine(onnx_path: Path, out_dir: Path, options: BuildOptions) -> Build
         blob = worker.call(_build, onnx_path, options, plan, cache)
     finally:
         worker.close()
-    tmp = engine_path.with_name(engine_path.name + ".tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(engine_path)
+    with atomic_path(engine_path) as tmp:
+        tmp.write_bytes(blob)
     sidecar.update(built_unix=time.time(), timing_cache=str(cache), build_notes=plan.notes)
     write_sidecar(engine_path, sidecar)
     return BuildResult(engine_path, read_sidecar(engine_path), built=True,
@@ -234,6 +233,6 @@ def _build(onnx_path: Path, options: BuildOptions, plan: BuildPlan,
     if serialized is None:
         raise ValueError(f"TensorRT failed to build an engine from {onnx_path} "
                          "(see the TensorRT log above)")
-    timing_cache_file.parent.mkdir(parents=True, exist_ok=True)
-    timing_cache_file.write_bytes(memoryview(config.get_timing_cache().serialize()).tobytes())
+    with atomic_path(timing_cache_file) as tmp:
+        tmp.write_bytes(memoryview(config.get_timing_cache().serialize()).tobytes())
     return memoryview(serialized).tobytes()
