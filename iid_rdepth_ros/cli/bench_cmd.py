@@ -43,13 +43,24 @@ def _size(text: str) -> tuple[int, int]:
     return check_input_size(h, w, f"--sizes {text}:")
 
 
+def _gpu_mode(text: str) -> tuple[str, str]:
+    graphs, _, precision = text.partition(":")
+    precision = precision or "fp32"
+    if graphs not in ("off", "capture", "compile") or precision not in ("fp32", "fp16", "bf16"):
+        raise ValueError(f"GPU mode {text!r} is not CUDA_GRAPHS:PRECISION (off|capture|compile "
+                         ": fp32|fp16|bf16)")
+    return graphs, precision
+
+
 def add_parser(subparsers: Any) -> None:
     """Register ``bench``."""
     p = subparsers.add_parser(
         "bench", help="benchmark latency/throughput/memory/FLOP efficiency of the runtimes",
         description="Benchmark every available backend (torch, onnxruntime; tensorrt where "
-                    "importable and engines are given) for mono and stereo, T in {1,2,4,8}, "
-                    "at 192x640 and 352x1216: median/p95 latency, throughput, peak memory (own "
+                    "importable and engines are given; torch on a CUDA device with and without "
+                    "CUDA graphs, fp32 and fp16, where one exists) for mono and stereo, T in "
+                    "{1,2,4,8}, at 192x640 and 352x1216: median/p95 latency of the network and "
+                    "of camera image to depth, throughput, peak memory (own "
                     "subprocess per configuration), FLOPs counted from the ONNX graph and the "
                     "fraction of this machine's measured float32 matmul peak. Writes "
                     "bench.json and bench.md (with the command line) into --out.")
@@ -69,6 +80,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first")
     p.add_argument("--threads", type=threads, default=os.cpu_count() or 1,
                    help="CPU threads for torch / onnxruntime and the matmul peak")
+    p.add_argument("--gpu-modes", type=_csv(_gpu_mode), default=None, metavar="LIST",
+                   help="torch on a CUDA device (rows only where one exists, else skipped with "
+                        "the reason): comma list of CUDA_GRAPHS:PRECISION, CUDA_GRAPHS in "
+                        "off|capture|compile, PRECISION in fp32|fp16|bf16 (default "
+                        "off:fp32,capture:fp32,capture:fp16)")
+    p.add_argument("--no-gpu", action="store_true", help="no GPU rows")
     p.add_argument("--engines", type=Path, metavar="DIR",
                    help="TensorRT engines as DIR/HxW_T<T>/<variant>.<precision>.engine")
     p.add_argument("--cache-dir", type=output_dir, metavar="DIR",
@@ -130,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
                            warmup=args.warmup, threads=args.threads,
                            engine_dir=str(args.engines) if args.engines else None,
                            cache_dir=str(args.cache_dir) if args.cache_dir else None)
+    if args.no_gpu:
+        options.gpu_modes = ()
+    elif args.gpu_modes is not None:
+        options.gpu_modes = tuple(args.gpu_modes)
 
     def progress(message: str) -> None:
         if not args.no_progress:

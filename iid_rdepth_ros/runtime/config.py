@@ -15,6 +15,10 @@ __all__ = ["BACKENDS", "OUTPUT_RESOLUTIONS", "Backend", "Intrinsics", "RunnerCon
 
 BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch")
 OUTPUT_RESOLUTIONS: tuple[str, ...] = ("input", "network")
+CUDA_GRAPHS: tuple[str, ...] = ("auto", "off", "capture", "compile")
+AUTOCAST: tuple[str, ...] = ("off", "fp16", "bf16")
+DEVICE_PROCESSING: tuple[str, ...] = ("auto", "on", "off")
+ORT_PROVIDERS: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
 
 
 @dataclass
@@ -35,6 +39,17 @@ class RunnerConfig:
     ``spin_wait``: onnxruntime's intra-op threads spin between operators (fastest when the
     runner has the cores to itself; the node turns it off, as its process shares the cores
     with DDS and the executor, see benchmarks/README.md).
+
+    GPU (torch backend on CUDA, ``runtime/cuda_graphs.py``): ``cuda_graphs`` ``auto`` (=
+    ``capture`` on CUDA: the whole frame, pre/post-processing included, recorded once per
+    camera size as a CUDA graph and replayed), ``compile`` (``torch.compile`` with
+    ``mode="reduce-overhead"``: fastest per frame, tens of seconds to compile the first
+    frame of each size) or ``off``; ``autocast`` ``off`` | ``fp16`` | ``bf16``;
+    ``device_processing`` ``auto`` (on for CUDA) | ``on`` | ``off``: pre/post-processing as
+    torch ops on the model's device instead of numpy/OpenCV on the host.
+    ``ort_provider``: ONNX Runtime execution provider, ``auto`` (CUDA where the installed
+    onnxruntime has it and ``device`` is not ``cpu``), ``cpu``, ``cuda``, ``tensorrt`` (the
+    last two must be installed: ``onnxruntime-gpu``; else ``load`` fails saying so).
     """
 
     backend: Backend = "auto"
@@ -50,6 +65,10 @@ class RunnerConfig:
     cache_dir: str | None = None
     spin_wait: bool = True
     stereo_refine: bool = True
+    cuda_graphs: str = "auto"
+    autocast: str = "off"
+    device_processing: str = "auto"
+    ort_provider: str = "auto"
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -66,5 +85,14 @@ class RunnerConfig:
                 f"max_depth must be finite and > min_depth ({self.min_depth}), "
                 f"got {self.max_depth!r}"
             )
+        for name, allowed in (("cuda_graphs", CUDA_GRAPHS), ("autocast", AUTOCAST),
+                              ("device_processing", DEVICE_PROCESSING),
+                              ("ort_provider", ORT_PROVIDERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+        if self.device == "cpu" and self.ort_provider in ("cuda", "tensorrt"):
+            raise ValueError(f"ort_provider {self.ort_provider!r} runs on a GPU, but device "
+                             "is 'cpu'")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be None or >= 1, got {self.num_threads!r}")
