@@ -4,8 +4,11 @@ A main image becomes a :class:`FrameSet` once its camera_info is known (same sta
 unless that stream's infos carry the image stamps and this one may still come, the latest one:
 camera_info rarely changes) and its auxiliary view is settled: an aux image whose
 stamp is within ``tolerance`` (stereo), or none because ``aux_mode`` is off, the aux stream is
-absent/stale, or no partner arrived within ``wait_s`` of wall time (mono fallback). Frames are
-released in stamp order; a frame overtaken by a newer released one is dropped (latest wins).
+absent/stale, or no partner arrived within ``wait_s`` of wall time (mono fallback). An aux
+stream counts as present while its images keep arriving, and also, before its first image,
+while the aux topic has publishers (:meth:`InputSync.set_aux_publishers`): so the first
+paired frame is already stereo. Frames are released in stamp order; a frame overtaken by a
+newer released one is dropped (latest wins).
 
 Everything is keyed by integer nanoseconds; each buffer keeps at most ``ring`` entries and all
 operations scan at most that many, so the cost per message is bounded and small.
@@ -126,6 +129,16 @@ class InputSync:
         self._aux_interval: float | None = None
         self._last_released = -1
         self._info_tracks_stamps = {"main": False, "aux": False}
+        self._aux_publishers = 0
+        self._announced: float | None = None  # when aux publishers appeared
+
+    def set_aux_publishers(self, count: int, now: float) -> None:
+        """How many publishers the aux image topic has (from the ROS graph): while it has
+        some and none of their images has arrived yet, main frames wait for their partner
+        (for at most ``stale_max_s`` after the publishers appeared)."""
+        if count > 0 and self._aux_publishers == 0:
+            self._announced = now
+        self._aux_publishers = max(int(count), 0)
 
     # -- inputs ---------------------------------------------------------------------------
     def add_info(self, msg: Any, now: float) -> Released:
@@ -180,6 +193,16 @@ class InputSync:
         if self._aux_interval is not None:
             stale = min(max(stale, 3.0 * self._aux_interval), self.stale_max_s)
         return now - self._last_aux_wall < stale
+
+    def aux_expected(self, now: float) -> bool:
+        """Aux images arrive (:meth:`aux_present`) or are announced by publishers whose
+        first image has not come yet."""
+        if self.aux_present(now):
+            return True
+        if self._aux_publishers == 0 or self._announced is None:
+            return False
+        waiting = self._last_aux_wall is None or self._last_aux_wall < self._announced
+        return waiting and now - self._announced < self.stale_max_s
 
     @property
     def pending(self) -> int:
@@ -257,7 +280,7 @@ class InputSync:
             frame.aux_image, frame.aux_info = aux_image, info  # None: the worker says why
             frame.mono_reason = ""
             return "ready", ""
-        present = self.aux_present(now)
+        present = self.aux_expected(now)
         newest = self._aux.newest_stamp()
         partner_possible = newest is None or newest <= frame.stamp + self.tolerance
         if present and partner_possible and not expired:
