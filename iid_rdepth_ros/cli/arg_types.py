@@ -46,3 +46,17 @@ def network_size(text: str) -> tuple[int, int]:
     if not sep or min(size) < 32 or size[0] % 32 or size[1] % 32:
         raise argparse.ArgumentTypeError(f"expected HxW in multiples of 32, got {text!r}")
     return size
+
+
+def camera_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` of a camera image (as cameras are named: 1280x720), returned as
+    ``(height, width)``."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(h), int(w))
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 2:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels (e.g. 1280x720), got "
+                                         f"{text!r}")
+    return size

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from iid_rdepth_ros.cli.arg_types import camera_size
+
 
 def add_parser(subparsers: Any) -> None:
     """Register ``export``."""
@@ -21,8 +23,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                    help="checkpoint: 'default', 'baseline' or a .safetensors path")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
-    p.add_argument("--height", type=int, metavar="H", help="input height (default: preset's)")
+    p.add_argument("--height", type=int, metavar="H", help="input height (default: preset's); "
+                   "with --camera, the pixel budget with --width")
     p.add_argument("--width", type=int, metavar="W", help="input width (default: preset's)")
+    p.add_argument("--camera", type=camera_size, metavar="WxH",
+                   help="export for a camera of this image size (WIDTHxHEIGHT, e.g. 1280x720): "
+                        "the graph size keeps its aspect within height x width pixels, as the "
+                        "node and eval-bag choose it (runtime.network_size)")
     p.add_argument("--steps", type=int, metavar="T",
                    help="diffusion steps baked into the graph (default: the checkpoint's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17)")
@@ -51,7 +58,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.opset < 17:
         raise ValueError(f"--opset must be >= 17, got {args.opset}")
-    result = export_checkpoint(args.model, args.out, args.height, args.width, args.steps,
+    height, width = args.height, args.width
+    if args.camera is not None:
+        from iid_rdepth_ros.model.checkpoint import checkpoint_config
+        from iid_rdepth_ros.runtime.network_size import network_size
+
+        preset = checkpoint_config(args.model).input_size
+        budget = (height or preset[0], width or preset[1])
+        height, width = network_size(args.camera, budget)
+        print(f"camera {args.camera[1]}x{args.camera[0]}: graph size {height}x{width} (HxW, "
+              f"aspect kept within {budget[0]}x{budget[1]} pixels)")
+    result = export_checkpoint(args.model, args.out, height, width, args.steps,
                                opset=args.opset, verify=not args.no_verify,
                                stereo_refine=not args.no_stereo_refine)
     meta = result.sidecar

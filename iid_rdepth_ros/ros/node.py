@@ -314,8 +314,7 @@ class DepthNode(LifecycleNode):
         for sub in self._subs:
             sub.update()
         if self._sync is not None and self._aux_image_topic:
-            self._sync.set_aux_publishers(self.count_publishers(self._aux_image_topic),
-                                          time.monotonic())
+            self._sync.set_aux_publishers(self.count_publishers(self._aux_image_topic))
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe, finish the frame in flight, disable the publishers."""
@@ -401,7 +400,7 @@ class DepthNode(LifecycleNode):
         self._last_frame_id = msg.header.frame_id
         if self._aux_image_topic and not self._sync.aux_present(now):
             # the first stereo frame waits for its partner once the aux camera is announced
-            self._sync.set_aux_publishers(self.count_publishers(self._aux_image_topic), now)
+            self._sync.set_aux_publishers(self.count_publishers(self._aux_image_topic))
         self._dispatch(self._sync.add_main(msg, now))
 
     def _on_info(self, msg: CameraInfo) -> None:
@@ -532,7 +531,7 @@ class DepthNode(LifecycleNode):
             self._bad("aux_not_rectified", f"{exc}; using mono")
             return None, None, None, "aux camera not rectified with the main camera"
         self._check_distortion(frame.aux_info, "aux")
-        self._runner_info["aux principal point offset px"] = f"{-dx:.2f}, {-dy:.2f}"
+        self._runner_info["aux principal point offset px"] = f"{-dx + 0.0:.2f}, {-dy + 0.0:.2f}"
         return aux, baseline, aux_intrinsics, ""
 
     def _process(self, cameras: Any, frame: FrameSet) -> None:

@@ -25,13 +25,15 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_export_writes_graphs_sidecar_and_reports(ckpt: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "onnx"
+    # a 4:3 camera within a 64x192 pixel budget: the graph keeps its aspect
     code = main(["export", "--model", ckpt, "--out", str(out), "--height", "64",
-                 "--width", "192", "--steps", "1"])
+                 "--width", "192", "--steps", "1", "--camera", "640x480"])
     text = capsys.readouterr().out
     assert code == 0, text
+    assert "camera 640x480: graph size 96x128 (HxW, aspect kept within 64x192 pixels)" in text
     assert (out / "mono.onnx").is_file() and (out / "stereo.onnx").is_file()
     sidecar = json.loads((out / "export.json").read_text())
-    assert (sidecar["height"], sidecar["width"], sidecar["steps"]) == (64, 192, 1)
+    assert (sidecar["height"], sidecar["width"], sidecar["steps"]) == (96, 128, 1)
     assert text.count("TensorRT 10 compatibility: OK") == 2
     assert text.count("ONNX Runtime vs PyTorch") == 2 and "ABOVE" not in text
 
@@ -42,6 +44,7 @@ def test_export_writes_graphs_sidecar_and_reports(ckpt: str, tmp_path: Path,
         (["export", "--model", "/no/such/checkpoint", "--out", "{tmp}"], "not found"),
         (["export", "--model", "{ckpt}", "--out", "{tmp}", "--height", "100"], "multiple of 32"),
         (["export", "--model", "{ckpt}", "--out", "{tmp}", "--steps", "0"], "--steps"),
+        (["export", "--model", "{ckpt}", "--out", "{tmp}", "--camera", "640"], "WIDTHxHEIGHT"),
         (["build-engine", "--onnx", "/no/such.onnx", "--out", "{tmp}"], "does not exist"),
         (["build-engine", "--onnx", "{tmp}", "--out", "{tmp}", "--int8"], "--calib"),
     ],
