@@ -425,7 +425,11 @@ def running_node(domain_id: int, namespace: str, params: dict[str, Any], log_dir
     status 0; its log tail is printed)."""
     with ros_context(domain_id) as context:
         node = NodeProcess(domain_id, namespace, params, Path(log_dir), **node_options)
-        harness = Harness(context, namespace, keep=keep, **(driver or {}))
+        try:
+            harness = Harness(context, namespace, keep=keep, **(driver or {}))
+        except BaseException:
+            node.stop()
+            raise
         try:
             if wait:
                 harness.wait_ready(node)
