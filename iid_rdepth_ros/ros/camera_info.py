@@ -86,8 +86,8 @@ def intrinsics_from_info(info: CameraInfo, image_hw: tuple[int, int]) -> Intrins
 def baseline_from_info(info: CameraInfo, max_baseline: float = math.inf) -> float:
     """Stereo baseline in metres of a rectified right camera, from ``P[3] = -fx * B``.
 
-    Raises :class:`CameraInfoError` (kind ``baseline``) when P carries no positive baseline or
-    one outside ``[MIN_BASELINE_M, max_baseline]``.
+    Raises :class:`CameraInfoError`: kind ``baseline`` when P carries no positive baseline,
+    ``baseline_range`` for one outside ``[MIN_BASELINE_M, max_baseline]``.
     """
     p = info.p
     fx = float(p[0])
@@ -101,7 +101,7 @@ def baseline_from_info(info: CameraInfo, max_baseline: float = math.inf) -> floa
     baseline = -tx / fx
     if not MIN_BASELINE_M <= baseline <= max_baseline:
         raise CameraInfoError(
-            "baseline",
+            "baseline_range",
             f"aux camera_info gives a stereo baseline of {baseline:g} m (P[3] = {tx:g}, "
             f"P[0] = {fx:g}), outside {MIN_BASELINE_M:g}..{max_baseline:g} m (max_baseline)",
         )

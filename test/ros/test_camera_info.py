@@ -52,7 +52,7 @@ def test_baseline_outside_its_bounds_is_refused() -> None:
         baseline_from_info(broken, max_baseline=3.0)
     assert str(err.value) == ("aux camera_info gives a stereo baseline of 1.42857e+27 m "
                               "(P[3] = -1e+30, P[0] = 700), outside 0.001..3 m (max_baseline)")
-    assert err.value.kind == "baseline"
+    assert err.value.kind == "baseline_range"
     with pytest.raises(CameraInfoError, match="outside 0.001"):
         baseline_from_info(_info(700.0, 700.0, 1, 1, 4, 4, tx=-700.0 * 1e-4))
     assert baseline_from_info(_info(700.0, 700.0, 1, 1, 4, 4, tx=-700.0 * 2.5),
