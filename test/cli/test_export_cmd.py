@@ -44,7 +44,6 @@ def test_export_writes_graphs_sidecar_and_reports(ckpt: str, tmp_path: Path,
         (["export", "--model", "/no/such/checkpoint", "--out", "{tmp}"], "not found"),
         (["export", "--model", "{ckpt}", "--out", "{tmp}", "--height", "100"], "multiple of 32"),
         (["export", "--model", "{ckpt}", "--out", "{tmp}", "--steps", "0"], "--steps"),
-        (["export", "--model", "{ckpt}", "--out", "{tmp}", "--camera", "640"], "WIDTHxHEIGHT"),
         (["build-engine", "--onnx", "/no/such.onnx", "--out", "{tmp}"], "does not exist"),
         (["build-engine", "--onnx", "{tmp}", "--out", "{tmp}", "--int8"], "--calib"),
     ],
@@ -56,6 +55,13 @@ def test_user_errors_are_one_line_and_exit_2(argv: list[str], words: str, ckpt: 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+def test_camera_size_is_width_x_height(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--out", "x", "--camera", "640"])
+    assert exc.value.code == 2
+    assert "expected WIDTHxHEIGHT in pixels (e.g. 1280x720), got '640'" in capsys.readouterr().err
 
 
 def test_build_engine_without_tensorrt_names_what_to_install(
