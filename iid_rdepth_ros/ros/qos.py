@@ -24,8 +24,6 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 
-INPUT_QOS = ("auto", "sensor_data", "reliable")
-OUTPUT_QOS = ("reliable", "sensor_data")
 #: keep-last depth of the input subscriptions (the node only ever uses the newest frames)
 INPUT_DEPTH = 5
 
