@@ -124,14 +124,14 @@ class DepthNode(LifecycleNode):
         self._outputs = OutputBuilder()  # used on the inference thread only
 
     # -- parameters -------------------------------------------------------------------------
-    def _declare_parameters(self) -> list[str]:
+    def _declare_parameters(self) -> dict[str, str]:
         """Declare every parameter; an integer given for a floating-point one is taken as a
-        float; a value of the wrong type is reported (configure then fails) instead of
-        ending the process."""
+        float; a value of the wrong type is reported (configure fails until the parameter is
+        set right) instead of ending the process. Returns {name: why} of the refused ones."""
         from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
         overrides = getattr(self, "_parameter_overrides", {})
-        errors = []
+        errors: dict[str, str] = {}
         for spec in PARAMS:
             given = overrides.get(spec.name)
             if given is not None:
@@ -141,11 +141,12 @@ class DepthNode(LifecycleNode):
             try:
                 self.declare_parameter(spec.name, spec.default, spec.descriptor())
             except (InvalidParameterTypeException, InvalidParameterValueException):
-                errors.append(_declare_error(spec, given.value if given is not None else None))
+                errors[spec.name] = _declare_error(spec, given.value if given is not None
+                                                   else None)
                 self.declare_parameter(spec.name, spec.default, spec.descriptor(),
                                        ignore_override=True)
-        for error in errors:
-            self.get_logger().error(f"parameter {error}; configure will fail until it is fixed")
+        for error in errors.values():
+            self.get_logger().error(f"parameter {error}; configure will fail until it is set")
         return errors
 
     @staticmethod
@@ -188,13 +189,15 @@ class DepthNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, params: list[Parameter]) -> None:
+        for param in params:
+            self._param_errors.pop(param.name, None)
         if any(p.name in DYNAMIC for p in params):
             self._settings = self._read_settings()
 
     # -- lifecycle --------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Check parameters, load the runner on the inference thread, create publishers."""
-        for error in self._param_errors:
+        for error in self._param_errors.values():
             self.get_logger().error(f"configure failed: parameter {error}")
             return TransitionCallbackReturn.FAILURE
         current = {p.name: self._param(p.name) for p in PARAMS}

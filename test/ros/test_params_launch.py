@@ -119,12 +119,15 @@ def test_integers_for_float_parameters_and_wrongly_typed_values() -> None:
         assert result.successful and depth_node.get_parameter("max_depth").value == 30.0
         assert depth_node.get_parameter("max_depth").type_ == Parameter.Type.DOUBLE
         # a string for a number: one message, the default kept, configure refused
-        assert depth_node._param_errors == ["min_depth must be a number in 0.001..1000, got "
-                                            "'near'"]
+        assert depth_node._param_errors == {
+            "min_depth": "min_depth must be a number in 0.001..1000, got 'near'"}
         assert depth_node.get_parameter("min_depth").value == 0.5
         from rclpy.lifecycle import TransitionCallbackReturn
 
         assert depth_node.trigger_configure() != TransitionCallbackReturn.SUCCESS
+        # set right, the parameter no longer blocks configure
+        assert depth_node.set_parameters([Parameter("min_depth", value=1)])[0].successful
+        assert depth_node._param_errors == {} and depth_node._param("min_depth") == 1.0
         depth_node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
