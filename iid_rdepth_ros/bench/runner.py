@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -174,10 +173,12 @@ def ort_time_by_op(onnx_path: str, feeds: dict[str, np.ndarray], threads: int,
 def spawn_worker(job: WorkerJob, timeout_s: float) -> dict[str, Any]:
     """Run :func:`run_worker` in a fresh interpreter; an ``error`` entry if it fails."""
     payload = json.dumps({**asdict(job), "case": asdict(job.case)})
-    env = dict(os.environ, OMP_NUM_THREADS=str(job.threads))
+    from iid_rdepth_ros.artifacts.python_cmd import child_env, python_module_command
+
+    env = child_env(extra={"OMP_NUM_THREADS": str(job.threads)})
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "iid_rdepth_ros.bench.runner", "--worker", payload],
+            python_module_command("iid_rdepth_ros.bench.runner", "--worker", payload),
             capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         return {**asdict(job.case), "error": f"timed out after {timeout_s:.0f} s"}

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from iid_rdepth_ros.cli.arg_types import camera_size
+from iid_rdepth_ros.artifacts.files import write_text_atomic
+from iid_rdepth_ros.cli.arg_types import camera_size, file_stem, output_dir, threads
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -33,13 +34,13 @@ def _csv(kind: type, allowed: tuple[str, ...] | None = None):
 
 
 def _size(text: str) -> tuple[int, int]:
+    from iid_rdepth_ros.model.config import check_input_size
+
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise ValueError(f"size must look like 192x640, got {text!r}") from None
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        raise ValueError(f"size {text} must be positive multiples of 32")
-    return (h, w)
+    return check_input_size(h, w, f"--sizes {text}:")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -66,16 +67,17 @@ def add_parser(subparsers: Any) -> None:
                    help="comma list of HxW")
     p.add_argument("--repeats", type=int, default=20, help="timed runs per configuration")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--threads", type=threads, default=os.cpu_count() or 1,
                    help="CPU threads for torch / onnxruntime and the matmul peak")
     p.add_argument("--engines", type=Path, metavar="DIR",
                    help="TensorRT engines as DIR/HxW_T<T>/<variant>.<precision>.engine")
-    p.add_argument("--cache-dir", type=Path, metavar="DIR",
+    p.add_argument("--cache-dir", type=output_dir, metavar="DIR",
                    help="where exported ONNX graphs are cached (default: beside the checkpoint "
                         "or ~/.cache/iid_rdepth_ros)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks"), metavar="DIR",
+    p.add_argument("--out", type=output_dir, default="benchmarks", metavar="DIR",
                    help="results directory (default: benchmarks/)")
-    p.add_argument("--name", default="bench", help="file stem of the results (default bench)")
+    p.add_argument("--name", type=file_stem, default="bench",
+                   help="file stem of the results (default bench)")
     p.add_argument("--node", action="store_true",
                    help="instead of the sweep: node end-to-end latency (image published -> "
                         "depth received, real DDS) vs Runner.infer on the same frames, mono "
@@ -114,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
     sizes = [_size(s) for s in args.sizes]
     if args.repeats < 2 or args.warmup < 0 or args.threads < 1:
         raise ValueError("need --repeats >= 2, --warmup >= 0 and --threads >= 1")
-    if any(t < 1 for t in args.steps):
-        raise ValueError("--steps values must be >= 1")
+    from iid_rdepth_ros.model.config import check_steps
+
+    for t in args.steps:
+        check_steps(t, "--steps values")
     backends = args.backends
     if backends is None:
         backends = ["torch", "onnxruntime"] + (["tensorrt"] if is_available("tensorrt") else [])
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     result["command"] = command
     args.out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = args.out / f"{args.name}.json", args.out / f"{args.name}.md"
-    json_path.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    write_text_atomic(json_path, json.dumps(result, indent=2) + "\n")
     md_path.write_text(to_markdown(result, command), "utf-8")
     print(md_path.read_text("utf-8"))
     print(f"wrote {json_path} and {md_path}")
@@ -164,8 +168,8 @@ def run_node(args: argparse.Namespace, model: str, backend: str,
         parts.append(f"## {variant}\n\n" + to_markdown(results[variant], command))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{args.name}-node"
-    stem.with_suffix(".json").write_text(
-        json.dumps({"command": command, **results}, indent=2) + "\n", "utf-8")
+    write_text_atomic(stem.with_suffix(".json"),
+                      json.dumps({"command": command, **results}, indent=2) + "\n")
     stem.with_suffix(".md").write_text(f"# Node overhead\n\nCommand: `{command}`\n\n"
                                        + "\n\n".join(parts), "utf-8")
     print(stem.with_suffix(".md").read_text("utf-8"))

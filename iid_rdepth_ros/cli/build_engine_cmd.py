@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from iid_rdepth_ros.artifacts.files import write_text_atomic
+from iid_rdepth_ros.cli.arg_types import output_dir, output_file, positive_int
+
 
 def add_parser(subparsers: Any) -> None:
     """Register ``build-engine``."""
@@ -21,22 +24,23 @@ def add_parser(subparsers: Any) -> None:
                     "--rebuild.")
     p.add_argument("--onnx", required=True, type=Path, metavar="FILE_OR_DIR",
                    help="an exported .onnx, or an export directory (mono.onnx + stereo.onnx)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="engine directory")
+    p.add_argument("--out", required=True, type=output_dir, metavar="DIR",
+                   help="engine directory")
     p.add_argument("--fp16", action="store_true", help="allow FP16 kernels")
     p.add_argument("--int8", action="store_true", help="INT8 (needs --calib)")
     p.add_argument("--calib", type=Path, metavar="DIR",
                    help="synth-street directory with calibration frames (INT8)")
-    p.add_argument("--calib-frames", type=int, default=64, metavar="N",
+    p.add_argument("--calib-frames", type=positive_int, default=64, metavar="N",
                    help="calibration frames (default 64)")
     p.add_argument("--workspace", type=float, default=2.0, metavar="GIB",
                    help="builder workspace memory pool limit in GiB (default 2)")
-    p.add_argument("--timing-cache", type=Path, metavar="FILE",
+    p.add_argument("--timing-cache", type=output_file, metavar="FILE",
                    help="timing cache file (default: OUT/timing.cache)")
     p.add_argument("--rebuild", action="store_true", help="rebuild even if an engine exists")
     p.add_argument("--compare", type=Path, metavar="DIR",
                    help="after building, compare depth against FP32 ONNX Runtime on frames "
                         "of this synth-street directory")
-    p.add_argument("--compare-frames", type=int, default=8, metavar="N",
+    p.add_argument("--compare-frames", type=positive_int, default=8, metavar="N",
                    help="frames for --compare (default 8)")
 
 
@@ -94,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             report = compare_engine(result.engine_path, graph, args.compare,
                                     args.compare_frames)
             out = result.engine_path.with_name(result.engine_path.name + ".compare.json")
-            out.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+            write_text_atomic(out, json.dumps(report, indent=2) + "\n")
             worst, mean = report["worst"], report["mean"]
             print(f"{result.engine_path.name} vs FP32 ONNX Runtime on {report['frames']} "
                   f"frames: mean rel {mean['rel_mean']:.2e}, p99 rel {worst['rel_p99']:.2e}, "

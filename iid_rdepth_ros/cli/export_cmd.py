@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from iid_rdepth_ros.cli.arg_types import camera_size
+from iid_rdepth_ros.cli.arg_types import (
+    camera_size,
+    diffusion_steps,
+    network_height,
+    network_width,
+    output_dir,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -22,16 +27,20 @@ def add_parser(subparsers: Any) -> None:
                     "vs PyTorch agreement).")
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                    help="checkpoint: 'default', 'baseline' or a .safetensors path")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
-    p.add_argument("--height", type=int, metavar="H", help="input height (default: preset's); "
-                   "with --camera, the pixel budget with --width")
-    p.add_argument("--width", type=int, metavar="W", help="input width (default: preset's)")
+    p.add_argument("--out", required=True, type=output_dir, metavar="DIR",
+                   help="output directory")
+    p.add_argument("--height", type=network_height, metavar="H",
+                   help="input height, a multiple of 32 up to 2048 (default: preset's); with "
+                        "--camera, the pixel budget with --width")
+    p.add_argument("--width", type=network_width, metavar="W",
+                   help="input width, a multiple of 32 up to 4096 (default: preset's)")
     p.add_argument("--camera", type=camera_size, metavar="WxH",
                    help="export for a camera of this image size (WIDTHxHEIGHT, e.g. 1280x720): "
                         "the graph size keeps its aspect within height x width pixels, as the "
                         "node and eval-bag choose it (runtime.network_size)")
-    p.add_argument("--steps", type=int, metavar="T",
-                   help="diffusion steps baked into the graph (default: the checkpoint's)")
+    p.add_argument("--steps", type=diffusion_steps, metavar="T",
+                   help="diffusion steps baked into the graph, 1..64 (default: the "
+                        "checkpoint's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17)")
     p.add_argument("--no-stereo-refine", action="store_true",
                    help="leave AV-LFE's full-resolution stereo refinement out of the stereo "
@@ -50,12 +59,6 @@ def run(args: argparse.Namespace) -> int:
         export_checkpoint,
     )
 
-    for name in ("height", "width"):
-        value = getattr(args, name)
-        if value is not None and (value <= 0 or value % 32):
-            raise ValueError(f"--{name} must be a positive multiple of 32, got {value}")
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.opset < 17:
         raise ValueError(f"--opset must be >= 17, got {args.opset}")
     height, width = args.height, args.width

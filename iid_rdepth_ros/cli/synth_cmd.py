@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from iid_rdepth_ros.cli.arg_types import non_negative_int, positive_int
+from iid_rdepth_ros.cli.arg_types import image_side, non_negative_int, output_dir, positive_int
 
 
 def add_parser(subparsers: Any) -> None:
@@ -18,8 +18,9 @@ def add_parser(subparsers: Any) -> None:
                     "LiDAR-like ground truth (KITTI-like intrinsics, 0.54 m baseline). The same "
                     "arguments always give identical files.")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", metavar="DIR", help="output directory (new or empty)")
-    where.add_argument("--bag", metavar="OUT",
+    where.add_argument("--out", type=output_dir, metavar="DIR",
+                       help="output directory (new or empty)")
+    where.add_argument("--bag", type=output_dir, metavar="OUT",
                        help="write a rosbag2 instead: stereo images + CameraInfo, dense depth "
                             "(32FC1), a LiDAR PointCloud2 in its own frame and /tf_static")
     p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap",
@@ -27,10 +28,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--frames", type=positive_int, default=100, metavar="N",
                    help="number of frames (default 100)")
     p.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="random seed")
-    p.add_argument("--height", type=positive_int, default=192, metavar="H",
-                   help="image height (default 192)")
-    p.add_argument("--width", type=positive_int, default=640, metavar="W",
-                   help="image width (default 640)")
+    p.add_argument("--height", type=image_side, default=192, metavar="H",
+                   help="image height, up to 4096 (default 192)")
+    p.add_argument("--width", type=image_side, default=640, metavar="W",
+                   help="image width, up to 4096 (default 640)")
     p.add_argument("--sequence-length", type=positive_int, default=20, metavar="L",
                    help="frames per street sequence (camera moving along it; default 20)")
     p.add_argument("--overwrite", action="store_true",

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from iid_rdepth_ros.artifacts.files import atomic_path
 from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 
 
@@ -45,7 +46,7 @@ def make_calibrator(feeds: list[dict[str, np.ndarray]], cache_path: Path) -> Any
             return cache_path.read_bytes() if cache_path.is_file() else None
 
         def write_calibration_cache(self, cache: Any) -> None:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            cache_path.write_bytes(memoryview(cache).tobytes())
+            with atomic_path(cache_path) as tmp:
+                tmp.write_bytes(memoryview(cache).tobytes())
 
     return _EntropyCalibrator()

@@ -17,7 +17,7 @@ from iid_rdepth_ros.artifacts.engine_sidecar import (
     sidecar_mismatches,
     write_sidecar,
 )
-from iid_rdepth_ros.artifacts.files import sha256_file
+from iid_rdepth_ros.artifacts.files import atomic_path, sha256_file
 from iid_rdepth_ros.artifacts.lazy_import import lazy_import
 from iid_rdepth_ros.artifacts.onnx_meta import get_metadata, load_graph
 from iid_rdepth_ros.runtime.cuda_worker import CudaWorker
@@ -105,9 +105,8 @@ def build_engine(onnx_path: Path, out_dir: Path, options: BuildOptions) -> Build
                            options.timing_cache or out_dir / "timing.cache")
     finally:
         worker.close()
-    tmp = engine_path.with_name(engine_path.name + ".tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(engine_path)
+    with atomic_path(engine_path) as tmp:
+        tmp.write_bytes(blob)
     sidecar["built_unix"] = time.time()
     write_sidecar(engine_path, sidecar)
     return BuildResult(engine_path, read_sidecar(engine_path), built=True,
@@ -162,7 +161,7 @@ def _build(onnx_path: Path, options: BuildOptions, meta: dict[str, Any],
     if serialized is None:
         raise ValueError(f"TensorRT failed to build an engine from {onnx_path} "
                          "(see the TensorRT log above)")
-    timing_cache_path.parent.mkdir(parents=True, exist_ok=True)
-    timing_cache_path.write_bytes(memoryview(config.get_timing_cache().serialize()).tobytes())
+    with atomic_path(timing_cache_path) as tmp:
+        tmp.write_bytes(memoryview(config.get_timing_cache().serialize()).tobytes())
     del calibrator
     return memoryview(serialized).tobytes()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from iid_rdepth_ros.geometry.camera import Intrinsics
+from iid_rdepth_ros.model.config import check_input_size, check_steps
 
 Backend = Literal["auto", "tensorrt", "onnxruntime", "torch"]
 __all__ = ["BACKENDS", "OUTPUT_RESOLUTIONS", "Backend", "Intrinsics", "RunnerConfig"]
@@ -55,13 +56,9 @@ class RunnerConfig:
         """Raise ValueError naming the first bad field."""
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        for name in ("input_height", "input_width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0 or value % 32:
-                raise ValueError(f"{name} must be a positive multiple of 32, got {value!r}")
-        steps = self.diffusion_steps
-        if steps is not None and (not isinstance(steps, int) or steps < 1):
-            raise ValueError(f"diffusion_steps must be None or an integer >= 1, got {steps!r}")
+        check_input_size(self.input_height, self.input_width, "network input")
+        if self.diffusion_steps is not None:
+            check_steps(self.diffusion_steps, "diffusion_steps (or None)")
         if not (math.isfinite(self.min_depth) and self.min_depth > 0):
             raise ValueError(f"min_depth must be finite and > 0, got {self.min_depth!r}")
         if not (math.isfinite(self.max_depth) and self.max_depth > self.min_depth):

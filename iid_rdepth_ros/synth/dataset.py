@@ -92,7 +92,8 @@ class SynthStreetDataset:
         path = self.root / sub / frame_name(index)
         img = cv2.imread(str(path), flags)
         if img is None:
-            raise ValueError(f"cannot read {path}")
+            why = "missing" if not path.exists() else "corrupt or not an image"
+            raise ValueError(f"cannot read {path}: {why}")
         return img
 
     def __getitem__(self, i: int) -> dict:
