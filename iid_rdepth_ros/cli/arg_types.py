@@ -132,3 +132,17 @@ def file_stem(text: str) -> str:
     if not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text:
         raise argparse.ArgumentTypeError(f"expected a file name without a folder, got {text!r}")
     return text
+
+
+def camera_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` of a camera image (as cameras are named: 1280x720), each side in
+    1..MAX_IMAGE_SIDE, returned as ``(height, width)``."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(h), int(w))
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 2 or max(size) > MAX_IMAGE_SIDE:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels (e.g. 1280x720), got "
+                                         f"{text!r}")
+    return size

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from iid_rdepth_ros.artifacts.files import write_text_atomic
-from iid_rdepth_ros.cli.arg_types import file_stem, output_dir, threads
+from iid_rdepth_ros.cli.arg_types import camera_size, file_stem, output_dir, threads
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -100,6 +100,9 @@ def add_parser(subparsers: Any) -> None:
                         "depth received, real DDS) vs Runner.infer on the same frames, mono "
                         "and stereo, first --backends entry (default onnxruntime), first "
                         "--sizes entry; writes <name>-node.json/.md")
+    p.add_argument("--camera", type=camera_size, default=(375, 1242), metavar="WxH",
+                   help="--node: camera image size as WIDTHxHEIGHT (default 1242x375); the "
+                        "network input keeps its aspect within the --sizes budget")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -178,6 +181,7 @@ def run_node(args: argparse.Namespace, model: str, backend: str,
     results, parts = {}, []
     for variant in args.variants:
         opts = NodeBenchOptions(model=model, backend=backend, input_hw=size,
+                                camera_hw=args.camera,
                                 frames=max(args.repeats, 10), warmup=max(args.warmup, 1),
                                 stereo=variant == "stereo", threads=args.threads,
                                 diffusion_steps=args.steps[0] if len(args.steps) == 1 else None)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from iid_rdepth_ros.cli.arg_types import (
+    camera_size,
     diffusion_steps,
     network_height,
     network_width,
@@ -35,9 +36,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--out", required=True, type=output_dir, metavar="DIR",
                    help="output directory")
     p.add_argument("--height", type=network_height, metavar="H",
-                   help="input height, a multiple of 32 up to 2048 (default: preset's)")
+                   help="input height, a multiple of 32 up to 2048 (default: preset's); with "
+                        "--camera, the pixel budget with --width")
     p.add_argument("--width", type=network_width, metavar="W",
                    help="input width, a multiple of 32 up to 4096 (default: preset's)")
+    p.add_argument("--camera", type=camera_size, metavar="WxH",
+                   help="export for a camera of this image size (WIDTHxHEIGHT, e.g. 1280x720): "
+                        "the graph size keeps its aspect within height x width pixels, as the "
+                        "node and eval-bag choose it (runtime.network_size)")
     p.add_argument("--steps", type=diffusion_steps, metavar="T",
                    help="diffusion steps baked into the graph, 1..64 (default: the "
                         "checkpoint's)")
@@ -73,9 +79,19 @@ def run(args: argparse.Namespace) -> int:
     if args.opset < 17:
         raise ValueError(f"--opset must be >= 17, got {args.opset}")
     _check_precision_args(args)
+    height, width = args.height, args.width
+    if args.camera is not None:
+        from iid_rdepth_ros.model.checkpoint import checkpoint_config
+        from iid_rdepth_ros.runtime.network_size import network_size
+
+        preset = checkpoint_config(args.model).input_size
+        budget = (height or preset[0], width or preset[1])
+        height, width = network_size(args.camera, budget)
+        print(f"camera {args.camera[1]}x{args.camera[0]}: graph size {height}x{width} (HxW, "
+              f"aspect kept within {budget[0]}x{budget[1]} pixels)")
     result = export_with_precision(
-        args.model, args.out, PrecisionOptions(args.precision), height=args.height,
-        width=args.width, steps=args.steps, opset=args.opset, verify=not args.no_verify,
+        args.model, args.out, PrecisionOptions(args.precision), height=height,
+        width=width, steps=args.steps, opset=args.opset, verify=not args.no_verify,
         stereo_refine=not args.no_stereo_refine, calib_dir=args.calib,
         calib_frames=args.calib_frames, eval_dir=args.eval, eval_frames=args.eval_frames)
     meta = result.sidecar

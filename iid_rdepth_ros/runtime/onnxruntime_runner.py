@@ -65,6 +65,9 @@ def session_options(ort: Any, num_threads: int | None, spin_wait: bool = True) -
     return options
 
 
+#: graph outputs the runner hands on (``confidence`` where the model gives one)
+OUTPUT_NAMES = ("depth", "confidence")
+
 #: Metadata two graphs must share to be the mono/stereo pair of one export.
 SAME_EXPORT_KEYS = ("model", "checkpoint_sha256", "steps", "height", "width", "canonical_focal",
                     "min_depth", "max_depth")
@@ -174,11 +177,15 @@ class OnnxRuntimeRunner(Runner):
             self._sessions.clear()
             raise RunnerError(f"{path} ({variant}) does not fit: " + "; ".join(problems))
 
-    def _forward(self, prepared: NetworkInput) -> np.ndarray:
+    def _forward(self, prepared: NetworkInput) -> dict[str, np.ndarray]:
         if prepared.stereo:
+            variant = "stereo"
             feeds = {"image": prepared.image, "aux": prepared.aux, "fb": prepared.fb}
-            return self._sessions["stereo"].run(["depth"], feeds)[0]
-        return self._sessions["mono"].run(["depth"], {"image": prepared.image})[0]
+        else:
+            variant, feeds = "mono", {"image": prepared.image}
+        session = self._sessions[variant]
+        names = [o.name for o in session.get_outputs() if o.name in OUTPUT_NAMES]
+        return dict(zip(names, session.run(names, feeds), strict=True))
 
     def _close(self) -> None:
         self._sessions.clear()

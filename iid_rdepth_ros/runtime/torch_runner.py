@@ -26,6 +26,7 @@ class TorchRunner(Runner):
     """Backend ``torch``: ``model_path`` is a checkpoint name (``default``) or path."""
 
     name = "torch"
+    flexible_size = True  # the network is fully convolutional; any multiple of 32 runs
 
     def __init__(self, config: RunnerConfig) -> None:
         super().__init__(config)
