@@ -48,10 +48,13 @@ def read_card(card_path: Path) -> dict[str, Any]:
     """Parse and check a model card (safe YAML); problems raise ``ValueError`` naming it."""
     import yaml
 
+    from iid_rdepth_ros.artifacts.config_loader import yaml_error_text
+
     try:
         card = yaml.safe_load(Path(card_path).read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{card_path}: not a readable YAML model card ({exc})") from None
+        raise ValueError(f"{card_path}: not a readable YAML model card "
+                         f"({yaml_error_text(exc)})") from None
     if not isinstance(card, dict):
         raise ValueError(f"{card_path}: model card must be a mapping")
     if card.get("format") != CARD_FORMAT:

@@ -48,9 +48,22 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
 
 
+def yaml_error_text(exc: Exception) -> str:
+    """One line for a YAML (or decoding) error: the problem and where, e.g. ``line 2, column 5:
+    expected ',' or ']'`` (PyYAML's own text spans several lines)."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if problem is None:
+        return " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    if "constructor for the tag" in problem:  # e.g. !!python/object: never built
+        problem += " (only plain YAML is read: no tags that build objects)"
+    return where + " ".join(problem.split())
+
+
 def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, Any]:
     """A YAML file holding a mapping (empty file: {}); FileNotFoundError / ValueError naming
-    the file and the problem."""
+    the file and the problem in one line."""
     import yaml
 
     path = Path(path)
@@ -59,7 +72,7 @@ def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, 
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what} {path} is not valid YAML: {exc}") from None
+        raise ValueError(f"{what} {path} is not valid YAML: {yaml_error_text(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from iid_rdepth_ros.artifacts.files import write_text_atomic
+
 FORMAT = "iid-rdepth-engine/1"
 PRECISIONS = ("fp32", "fp16", "int8")
 #: Fields that identify an engine; all must match for it to be reused.
@@ -58,8 +60,7 @@ def write_sidecar(engine_path: str | Path, sidecar: dict[str, Any]) -> Path:
     data = {"format": FORMAT, **sidecar}
     data["engine_key"] = engine_key(data)
     path = sidecar_path(engine_path)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", "utf-8")
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _differs(label: str, engine: Any, here: Any, where: str) -> str:

@@ -24,7 +24,7 @@ class EvalOptions:
     backend: str = "auto"
     model: str = "default"
     engine: str | None = None
-    input_size: tuple[int, int] | None = None  # None: the checkpoint's, else 192x640
+    input_size: tuple[int, int] | None = None  # pixel budget; None: the checkpoint's
     steps: int | None = None
     threads: int | None = None
     device: str = "cpu"
@@ -41,7 +41,9 @@ class EvalOptions:
 
 
 def input_size(model: str, override: tuple[int, int] | None) -> tuple[int, int]:
-    """Network input size: ``override``, else the checkpoint's preset, else 192x640."""
+    """Network input pixel budget: ``override``, else the checkpoint's preset size, else
+    192x640 (each camera runs at the size ``runtime.network_size`` picks within it; an .onnx
+    graph at its own size)."""
     if override is not None:
         return override
     if str(model).endswith(".onnx"):
@@ -52,9 +54,10 @@ def input_size(model: str, override: tuple[int, int] | None) -> tuple[int, int]:
 
 
 def make_runner(opts: EvalOptions) -> Any:
-    """A loaded runner for ``opts`` (RunnerError -> ValueError naming the model)."""
+    """A loaded ``CameraRunner`` for ``opts``, as the node opens it: the network input
+    follows each camera's aspect (RunnerError -> ValueError naming the model)."""
     from iid_rdepth_ros.artifacts.errors import RunnerError
-    from iid_rdepth_ros.export.open_runner import open_runner
+    from iid_rdepth_ros.export.open_runner import CameraRunner
     from iid_rdepth_ros.runtime import RunnerConfig
 
     hw = input_size(opts.model, opts.input_size)
@@ -63,13 +66,13 @@ def make_runner(opts: EvalOptions) -> Any:
                           engine_path=opts.engine, input_height=hw[0], input_width=hw[1],
                           diffusion_steps=opts.steps, min_depth=tiny, max_depth=huge,
                           device=opts.device, num_threads=opts.threads)
-    runner = open_runner(config)
+    cameras = CameraRunner(config)
     try:
-        runner.load()
+        cameras.load()
     except RunnerError as exc:
-        runner.close()
+        cameras.close()
         raise ValueError(f"cannot load model {opts.model!r}: {exc}") from exc
-    return runner
+    return cameras
 
 
 def bag_info(bag: Any, spec: Any) -> dict[str, Any]:
@@ -118,7 +121,11 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
     from iid_rdepth_ros.bag.scoring import latency_stats, overall, sample_indices, score
     from iid_rdepth_ros.bag.transforms import TransformTimeError
     from iid_rdepth_ros.evaluation.metrics import MetricAccumulator
-    from iid_rdepth_ros.ros.camera_info import CameraInfoError, baseline_from_info
+    from iid_rdepth_ros.ros.camera_info import (
+        CameraInfoError,
+        baseline_from_info,
+        intrinsics_from_info,
+    )
 
     spec.validate()
     rows: list[dict[str, Any]] = []
@@ -134,7 +141,8 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
         windowed = window is not None and window.active
         wanted = set() if windowed else set(sample_indices(total, opts.plot_frames))
         pairer = FramePairer(spec, opts.tolerance, opts.gt_tolerance)
-        runner = make_runner(opts)
+        cameras = make_runner(opts)
+        runner = cameras.runner
         bar = None
         if opts.progress:
             from tqdm import tqdm
@@ -155,14 +163,16 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
                     wanted.add(frame.index)  # the window's first frames get the figures
                 rgb = decode_rgb(frame.image)
                 hw = rgb.shape[:2]
+                runner = cameras.for_camera(hw)
                 intrinsics, _ = camera_model(frame.info, hw)
-                aux = baseline = None
+                aux = baseline = aux_intrinsics = None
                 if frame.aux is not None and runner.has_stereo:
                     try:
                         baseline = baseline_from_info(frame.aux_info)
                         aux = decode_rgb(frame.aux)
+                        aux_intrinsics = intrinsics_from_info(frame.aux_info, aux.shape[:2])
                     except CameraInfoError:
-                        aux = baseline = None
+                        aux = baseline = aux_intrinsics = None
                 try:
                     gt = ground_truth(frame, hw, tree)
                 except TransformTimeError as exc:  # /tf does not cover this stamp
@@ -171,7 +181,8 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
                     continue
                 camera_frame = camera_frame or frame.image.header.frame_id
                 t0 = time.perf_counter()
-                pred = runner.infer(rgb, aux=aux, intrinsics=intrinsics, baseline_m=baseline)
+                pred = runner.infer(rgb, aux=aux, intrinsics=intrinsics, baseline_m=baseline,
+                                    aux_intrinsics=aux_intrinsics)
                 latency = 1000.0 * (time.perf_counter() - t0)
                 first_stamp = frame.stamp if first_stamp is None else first_stamp
                 m = score(acc, pred, gt)
@@ -188,7 +199,7 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
             if bar is not None:
                 bar.close()
             info = dict(runner.info)
-            runner.close()
+            cameras.close()
         if not acc.frames:
             raise ValueError(f"{bag_path}: no frame could be scored (pairing: "
                              f"{pairer.stats.as_dict()})")

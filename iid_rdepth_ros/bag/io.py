@@ -68,6 +68,8 @@ class Bag:
         """``(topic, log time ns, CDR bytes)`` of ``topics`` in log-time order."""
         wanted = set(topics)
         conns = [c for c in self._reader.connections if c.topic in wanted]
+        if not conns:  # rosbags reads every connection when given none
+            return
         n = 0
         it = self._reader.messages(connections=conns)
         while True:

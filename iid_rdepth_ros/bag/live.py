@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,14 +94,16 @@ def _wait(predicate: Any, timeout: float, period: float = 0.05) -> bool:
 
 
 def _start_replay(bag_path: str | Path, spec: Any, live: LiveOptions) -> subprocess.Popen:
-    args = [sys.executable, "-m", "iid_rdepth_ros.cli.main", "replay", str(bag_path),
-            "--rate", str(live.rate), "--qos", live.replay_qos, "--no-progress",
-            "--wait-for", f"{spec.image}=2", "--delay", "0.5"]
+    from iid_rdepth_ros.artifacts.python_cmd import child_env, python_module_command
+
+    args = python_module_command(
+        "iid_rdepth_ros.cli.main", "replay", str(bag_path), "--rate", str(live.rate), "--qos",
+        live.replay_qos, "--no-progress", "--wait-for", f"{spec.image}=2", "--delay", "0.5")
     if spec.aux_image:
         args += ["--wait-for", spec.aux_image]
     args += live.extra_replay_args
     log = open(live.replay_log, "w") if live.replay_log else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=child_env())
 
 
 def evaluate_live(bag_path: str | Path, spec: Any, opts: Any, live: LiveOptions,

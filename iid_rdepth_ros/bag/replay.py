@@ -1,9 +1,11 @@
 """Replay a rosbag2 over DDS at its recorded rate (what ``ros2 bag play`` does on a robot).
 
 Messages are published as the recorded CDR bytes (``Publisher.publish(bytes)``: rclpy's raw
-publish), so nothing is decoded or re-encoded and headers keep their recorded stamps. A topic
-whose message type has no Python package in this ROS installation is skipped and reported
-(e.g. ``tf2_msgs`` when only the pip-installed ROS packages are present). Topics recorded with
+publish), so nothing is decoded or re-encoded and headers keep their recorded stamps. The
+recorded type names are resolved by ``bag.message_types`` (only message classes of installed
+ROS interface packages; nothing a bag names is imported otherwise); a topic whose type does not
+resolve is skipped and reported (e.g. ``tf2_msgs`` when only the pip-installed ROS packages are
+present). Topics recorded with
 transient-local durability (``/tf_static``) are replayed latched; the others with ``qos``.
 
 Large best-effort images need the sender's Fast DDS profile (``config/
@@ -13,7 +15,6 @@ unless the environment already names one.
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -34,12 +35,6 @@ class ReplaySummary:
     max_late_ms: float = 0.0
     #: reliable topics whose last messages no subscriber acknowledged within the drain time
     unacknowledged: list[str] = field(default_factory=list)
-
-
-def message_class(msgtype: str) -> Any:
-    """The rclpy message class of ``pkg/msg/Name``; ImportError when it is not installed."""
-    pkg, kind, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
 
 
 def parse_remaps(remaps: list[str] | None) -> dict[str, str]:
@@ -100,6 +95,7 @@ def replay_bag(bag_path: str | Path, rate: float = 1.0, topics: list[str] | None
                delay: float = 0.0, progress: bool = True, context: Any = None) -> ReplaySummary:
     """Publish the bag's messages (all topics, or ``topics``) at ``rate`` x recorded speed."""
     from iid_rdepth_ros.bag.io import open_bag
+    from iid_rdepth_ros.bag.message_types import UnsupportedMessageType, message_class
     from iid_rdepth_ros.ros.dds import DEFAULT_FASTDDS_PROFILE
 
     if not rate > 0:
@@ -131,13 +127,16 @@ def replay_bag(bag_path: str | Path, rate: float = 1.0, topics: list[str] | None
             for t in chosen:
                 try:
                     cls = message_class(bag.topics[t])
-                except (ImportError, AttributeError, ValueError):
-                    summary.skipped_topics[t] = (f"{bag.topics[t]} is not installed for rclpy "
-                                                 "here")
+                except UnsupportedMessageType as exc:
+                    summary.skipped_topics[t] = str(exc)
                     continue
                 pubs[t] = node.create_publisher(cls, remaps.get(t, t),
                                                 _qos(qos, _latched(bag, t)))
                 summary.published[t] = 0
+            if not pubs:
+                raise ValueError(f"{bag_path}: nothing to replay, no selected topic has a "
+                                 "message type installed here: " + "; ".join(
+                                     f"{t}: {why}" for t, why in summary.skipped_topics.items()))
             _wait_subscribers(node, pubs, remaps, wait_for or {}, wait_timeout, context)
             if delay > 0:
                 time.sleep(delay)

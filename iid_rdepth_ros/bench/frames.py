@@ -1,4 +1,4 @@
-"""Fixed frames for calibration, precision comparison and benchmarks.
+"""Fixed frames for precision comparison and benchmarks.
 
 ``synth_frames`` reads a synth-street directory (docs/interfaces.md); ``procedural_frame``
 makes a deterministic textured stereo pair when no data directory is given.
@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from iid_rdepth_ros.runtime.config import Intrinsics
-from iid_rdepth_ros.runtime.processing import preprocess
 
 
 @dataclass(frozen=True)
@@ -66,26 +64,3 @@ def procedural_frame(height: int, width: int, seed: int = 0, stereo: bool = True
     intr = Intrinsics(fx=fx, fy=fx, cx=width / 2 - 0.5, cy=height / 2 - 0.5)
     return Frame(image=left, intrinsics=intr, aux=right if stereo else None,
                  baseline_m=0.54 if stereo else None)
-
-
-def network_feeds(frame: Frame, network_hw: tuple[int, int], canonical_focal: float
-                  ) -> dict[str, np.ndarray]:
-    """ONNX/TensorRT inputs for a frame, through the shared pre-processing."""
-    prepared = preprocess(frame.image, network_hw, frame.intrinsics, frame.aux, frame.baseline_m,
-                          canonical_focal)
-    feeds = {"image": prepared.image}
-    if prepared.stereo:
-        assert prepared.aux is not None and prepared.fb is not None
-        feeds.update(aux=prepared.aux, fb=prepared.fb)
-    return feeds
-
-
-def calibration_feeds(calib_dir: str | Path, meta: dict[str, Any], count: int
-                      ) -> list[dict[str, np.ndarray]]:
-    """Network inputs (``image`` [+ ``aux``, ``fb``]) for ``count`` frames of a synth dir."""
-    stereo = meta["variant"] == "stereo"
-    frames = synth_frames(calib_dir, count, stereo=stereo)
-    if not frames:
-        raise ValueError(f"no frames found in calibration directory {calib_dir}")
-    hw = (int(meta["height"]), int(meta["width"]))
-    return [network_feeds(frame, hw, float(meta["canonical_focal"])) for frame in frames]

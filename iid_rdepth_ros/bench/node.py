@@ -42,7 +42,7 @@ class NodeBenchOptions:
 
     model: str = "default"
     backend: str = "torch"
-    input_hw: tuple[int, int] = (192, 640)
+    input_hw: tuple[int, int] = (192, 640)  # pixel budget; the camera's aspect is kept
     camera_hw: tuple[int, int] = (375, 1242)
     frames: int = 30
     warmup: int = 3
@@ -145,7 +145,7 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
     """Run the benchmark; returns a JSON-able dict (see module docstring)."""
     import rclpy
 
-    from iid_rdepth_ros.export.open_runner import open_runner
+    from iid_rdepth_ros.export.open_runner import CameraRunner
     from iid_rdepth_ros.ros.driver import NodeDriver, frame_messages, time_msg
     from iid_rdepth_ros.ros.outputs import OutputBuilder
     from iid_rdepth_ros.runtime import RunnerConfig
@@ -180,12 +180,12 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
             time.sleep(0.1)
 
         def make_runner(spin_wait: bool) -> Any:
-            made = open_runner(RunnerConfig(
+            # the network size the node picks for this camera (export.open_runner)
+            cameras = CameraRunner(RunnerConfig(
                 backend=opts.backend, model_path=opts.model, input_height=opts.input_hw[0],
                 input_width=opts.input_hw[1], diffusion_steps=opts.diffusion_steps,
                 num_threads=opts.threads, spin_wait=spin_wait))
-            made.load()
-            return made
+            return cameras.for_camera(tuple(opts.camera_hw))
 
         runner = make_runner(spin_wait=False)  # what the node runs (node.py)
         settings = {"min_depth": 0.5, "max_depth": 80.0, "colormap": "magma"}
@@ -267,6 +267,7 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or
                     platform.machine(), "cores": os.cpu_count()},
         "backend": runner.backend if runner is not None else opts.backend,
+        "network_hw": list(runner.network_hw) if runner is not None else None,
         "end_to_end_ms": e2e_ms,
         "runner_only_ms": runner_ms,
         "ratio_p50": ratio,
@@ -289,13 +290,18 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
     }
 
 
+def _wxh(hw: Any) -> str:
+    return f"{hw[1]}x{hw[0]}" if hw else "?"
+
+
 def to_markdown(result: dict[str, Any], command: str | None = None) -> str:
     """Readable summary table of :func:`run_node_bench`'s result."""
     o = result["options"]
     lines = [
         "# Node overhead: end-to-end over DDS vs runner alone",
         "",
-        f"backend {result['backend']}, network {o['input_hw'][1]}x{o['input_hw'][0]}, camera "
+        f"backend {result['backend']}, network {_wxh(result.get('network_hw'))} (pixel budget "
+        f"{o['input_hw'][1]}x{o['input_hw'][0]}, camera aspect kept), camera "
         f"{o['camera_hw'][1]}x{o['camera_hw'][0]}, {'stereo' if o['stereo'] else 'mono'}, "
         f"{o['threads']} thread(s), input QoS {o['input_qos']}, Fast DDS profile "
         f"{Path(result['fastdds_profile']).name if result['fastdds_profile'] else 'default'}, "
@@ -347,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="default")
     p.add_argument("--backend", default="torch",
                    choices=("auto", "torch", "onnxruntime", "tensorrt"))
-    p.add_argument("--size", type=_hw, default=(192, 640), help="network input HxW")
+    p.add_argument("--size", type=_hw, default=(192, 640),
+                   help="network input pixel budget HxW (the camera's aspect is kept)")
     p.add_argument("--camera", type=_hw, default=(375, 1242), help="camera HxW")
     p.add_argument("--frames", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)

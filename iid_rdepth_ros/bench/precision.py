@@ -1,4 +1,5 @@
-"""FP16 / INT8 engine vs FP32 reference (ONNX Runtime on the same graph) on fixed frames."""
+"""TensorRT engine vs the FP32 graph (ONNX Runtime) on fixed frames: for an engine built from an
+FP16 or INT8 graph the reference is the export's ``fp32/`` graph (``export.precision``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
 from iid_rdepth_ros.bench.compare import compare_runners
 from iid_rdepth_ros.bench.frames import synth_frames
+from iid_rdepth_ros.export.precision import reference_graph
 from iid_rdepth_ros.runtime.config import RunnerConfig
 from iid_rdepth_ros.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
@@ -24,11 +26,12 @@ def compare_engine(engine_path: Path, onnx_path: Path, frames_dir: Path, count: 
     frames = synth_frames(frames_dir, count, stereo=meta["variant"] == "stereo")
     if not frames:
         raise ValueError(f"no frames in {frames_dir}")
-    reference = OnnxRuntimeRunner(RunnerConfig(backend="onnxruntime", model_path=str(onnx_path),
+    fp32 = reference_graph(Path(onnx_path))
+    reference = OnnxRuntimeRunner(RunnerConfig(backend="onnxruntime", model_path=str(fp32),
                                                device="cpu", **size))
     candidate = TensorRTRunner(RunnerConfig(backend="tensorrt", engine_path=str(engine_path),
                                             **size))
     with reference, candidate:
         report = compare_runners(reference, candidate, frames)
-    report["variant"] = meta["variant"]
+    report.update(variant=meta["variant"], reference=str(fp32))
     return report

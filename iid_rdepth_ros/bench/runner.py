@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-#: Camera image the end-to-end timing feeds (KITTI-sized); the network size is per config.
+#: Camera image the camera-to-depth timing feeds (KITTI-sized); the network size is per config.
 CAMERA_HW = (375, 1242)
 
 
@@ -35,11 +34,17 @@ class BenchCase:
     steps: int
     height: int
     width: int
+    device: str = "cpu"  # torch: cpu | cuda
+    cuda_graphs: str = "off"  # torch on CUDA: off | capture | compile
+    precision: str = "fp32"  # torch on CUDA: fp32 | fp16 | bf16 (autocast)
 
     @property
     def label(self) -> str:
         """Short readable name."""
-        return f"{self.backend}/{self.variant}/T{self.steps}/{self.height}x{self.width}"
+        label = f"{self.backend}/{self.variant}/T{self.steps}/{self.height}x{self.width}"
+        if self.device != "cpu":
+            label += f"/{self.device}/graphs-{self.cuda_graphs}/{self.precision}"
+        return label
 
 
 @dataclass(frozen=True)
@@ -99,10 +104,14 @@ def run_worker(job: WorkerJob) -> dict[str, Any]:
         import onnxruntime  # noqa: F401 - imported before the memory baseline
     frame = procedural_frame(*CAMERA_HW, seed=1, stereo=case.variant == "stereo")
     rss_before = rss_now_mib()
+    gpu = {}
+    if case.backend == "torch":
+        gpu = {"device": case.device, "cuda_graphs": case.cuda_graphs,
+               "autocast": "off" if case.precision == "fp32" else case.precision}
     config = RunnerConfig(backend=case.backend, model_path=job.model_path,
                           engine_path=job.engine_path, input_height=case.height,
                           input_width=case.width, diffusion_steps=case.steps,
-                          num_threads=job.threads)
+                          num_threads=job.threads, **gpu)  # type: ignore[arg-type]
     runner = open_runner(config)
     start = time.perf_counter()
     runner.load()
@@ -118,6 +127,9 @@ def run_worker(job: WorkerJob) -> dict[str, Any]:
         runner.infer_network(prepared)
         latencies.append(time.perf_counter() - start)
     loop_s = time.perf_counter() - loop_start
+    for _ in range(max(1, job.warmup)):  # a GPU captures its camera-to-depth graph here
+        runner.infer(frame.image, aux=frame.aux, intrinsics=frame.intrinsics,
+                     baseline_m=frame.baseline_m)
     e2e = []
     for _ in range(max(3, job.repeats // 4)):
         start = time.perf_counter()
@@ -125,6 +137,7 @@ def run_worker(job: WorkerJob) -> dict[str, Any]:
                      baseline_m=frame.baseline_m)
         e2e.append(time.perf_counter() - start)
     info = runner.info
+    gpu_mib = _gpu_peak_mib() if case.device != "cpu" else None
     runner.close()
     by_op = None
     if case.backend == "onnxruntime":
@@ -142,7 +155,15 @@ def run_worker(job: WorkerJob) -> dict[str, Any]:
         "e2e_ms_median": float(np.median(e2e) * 1e3),
         "rss_peak_mib": rss_peak_mib(), "rss_delta_mib": rss_peak_mib() - rss_before,
         "providers": info.get("providers"), "time_by_op": by_op,
+        "gpu_peak_mib": gpu_mib, "graph_notes": info.get("graph_notes"),
+        "engine_precision": info.get("precision") if case.backend == "tensorrt" else None,
     }
+
+
+def _gpu_peak_mib() -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
 
 
 def ort_time_by_op(onnx_path: str, feeds: dict[str, np.ndarray], threads: int,
@@ -174,10 +195,12 @@ def ort_time_by_op(onnx_path: str, feeds: dict[str, np.ndarray], threads: int,
 def spawn_worker(job: WorkerJob, timeout_s: float) -> dict[str, Any]:
     """Run :func:`run_worker` in a fresh interpreter; an ``error`` entry if it fails."""
     payload = json.dumps({**asdict(job), "case": asdict(job.case)})
-    env = dict(os.environ, OMP_NUM_THREADS=str(job.threads))
+    from iid_rdepth_ros.artifacts.python_cmd import child_env, python_module_command
+
+    env = child_env(extra={"OMP_NUM_THREADS": str(job.threads)})
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "iid_rdepth_ros.bench.runner", "--worker", payload],
+            python_module_command("iid_rdepth_ros.bench.runner", "--worker", payload),
             capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         return {**asdict(job.case), "error": f"timed out after {timeout_s:.0f} s"}

@@ -19,6 +19,11 @@ import numpy as np
 
 from iid_rdepth_ros.bench.runner import BenchCase, WorkerJob, spawn_worker
 
+#: GPU rows by default: eager, CUDA graphs in fp32 and fp16 autocast (``compile`` costs tens of
+#: seconds per configuration; ask for it with --gpu-modes)
+DEFAULT_GPU_MODES: tuple[tuple[str, str], ...] = (("off", "fp32"), ("capture", "fp32"),
+                                                  ("capture", "fp16"))
+
 
 @dataclass
 class SweepOptions:
@@ -35,12 +40,29 @@ class SweepOptions:
     engine_dir: str | None = None
     cache_dir: str | None = None
     timeout_s: float = 900.0
+    #: torch on a CUDA device, as (cuda_graphs, precision) pairs; rows only where CUDA exists
+    gpu_modes: Sequence[tuple[str, str]] = DEFAULT_GPU_MODES
 
 
-def cases(options: SweepOptions) -> list[BenchCase]:
-    """Every configuration of the sweep, ordered so that equal graphs run back to back."""
-    return [BenchCase(b, v, t, h, w) for (h, w), t, v, b in itertools.product(
-        options.sizes, options.steps, options.variants, options.backends)]
+def cases(options: SweepOptions, gpu: bool = False) -> list[BenchCase]:
+    """Every configuration of the sweep, ordered so that equal graphs run back to back; with
+    ``gpu``, the torch backend also runs on CUDA in each of ``options.gpu_modes``."""
+    out = []
+    for (h, w), t, v in itertools.product(options.sizes, options.steps, options.variants):
+        out += [BenchCase(b, v, t, h, w) for b in options.backends]
+        if gpu and "torch" in options.backends:
+            out += [BenchCase("torch", v, t, h, w, "cuda", graphs, precision)
+                    for graphs, precision in options.gpu_modes]
+    return out
+
+
+def gpu_available() -> tuple[bool, str]:
+    """Whether torch sees a CUDA device here, and if not, why GPU rows are skipped."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, "no CUDA device here (torch.cuda.is_available() is False)"
+    return True, torch.cuda.get_device_name(0)
 
 
 def machine_info() -> dict[str, Any]:
@@ -91,8 +113,9 @@ def run_sweep(options: SweepOptions,
             flops[(h, w, t, variant)] = count_flops(path).to_dict()
     progress(f"matmul peak ({options.threads} threads)")
     peak = measure_matmul_peak(threads=options.threads)
+    gpu, gpu_note = gpu_available() if options.gpu_modes else (False, "no GPU modes asked for")
     rows = []
-    for case in cases(options):
+    for case in cases(options, gpu):
         graph = graphs[(case.height, case.width, case.steps)].get(case.variant)
         if graph is None:
             rows.append({**asdict(case), "error": "model has no stereo path"})
@@ -105,32 +128,40 @@ def run_sweep(options: SweepOptions,
             continue
         progress(case.label)
         row = spawn_worker(job, options.timeout_s)
+        peak_here = peak["flops_per_s"] if case.device == "cpu" else None
         row.update(_efficiency(row, flops[(case.height, case.width, case.steps, case.variant)],
-                               peak["flops_per_s"]))
+                               peak_here))
         rows.append(row)
-    return {"machine": machine_info(), "matmul_peak": peak, "options": _plain(options),
-            "rows": rows, "summary": summarise(rows)}
+    machine = {**machine_info(), "gpu": gpu_note if gpu else None}
+    return {"machine": machine, "matmul_peak": peak, "options": _plain(options),
+            "rows": rows, "gpu_rows": "measured" if gpu else f"skipped: {gpu_note}",
+            "summary": summarise(rows)}
 
 
 def _plain(options: SweepOptions) -> dict[str, Any]:
     data = asdict(options)
     data["sizes"] = [f"{h}x{w}" for h, w in options.sizes]
+    data["gpu_modes"] = [f"{g}:{p}" for g, p in options.gpu_modes]
     return data
 
 
-def _efficiency(row: dict[str, Any], flop: dict[str, Any], peak: float) -> dict[str, Any]:
+def _efficiency(row: dict[str, Any], flop: dict[str, Any], peak: float | None
+                ) -> dict[str, Any]:
+    """GFLOP of the graph, achieved GFLOP/s and (CPU rows) the share of the matmul peak."""
     if "error" in row:
         return {"dense_gflop": flop["dense_flops"] / 1e9}
     seconds = row["latency_ms_median"] / 1e3
     achieved = flop["dense_flops"] / seconds
     return {"dense_gflop": flop["dense_flops"] / 1e9, "total_gflop": flop["total_flops"] / 1e9,
-            "achieved_gflops": achieved / 1e9, "peak_fraction": achieved / peak,
+            "achieved_gflops": achieved / 1e9,
+            "peak_fraction": None if peak is None else achieved / peak,
             "flops_by_op": flop["by_op"]}
 
 
 def _index(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """CPU rows by (backend, variant, T, h, w): what the CPU summaries compare."""
     return {(r["backend"], r["variant"], r["steps"], r["height"], r["width"]): r
-            for r in rows if "error" not in r}
+            for r in rows if "error" not in r and r.get("device", "cpu") == "cpu"}
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -176,24 +207,30 @@ def to_markdown(result: dict[str, Any], command: str) -> str:
         f"Measured float32 matmul peak: **{peak['flops_per_s'] / 1e9:.1f} GFLOP/s** "
         f"(torch {int(peak['size'])}x{int(peak['size'])} matmul, best of repeats, "
         f"{int(peak['threads'])} threads).", "",
-        "Latency: network only (pre-processed tensors in, depth out), batch 1; e2e adds "
-        "resize/normalise/rescale/upsample of a 375x1242 camera frame. Peak RSS delta: "
-        "max resident memory growth from loading and running (subprocess per row). "
-        "GFLOP: Conv/ConvTranspose/MatMul/Gemm counted from the ONNX graph.", "",
-        "| backend | variant | T | size | median ms | p95 ms | fps | e2e ms | RSS +MiB "
-        "| GFLOP | GFLOP/s | % peak |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "Latency: network only (pre-processed tensors in, depth out), batch 1; camera -> "
+        "depth: a 375x1242 uint8 camera frame in, metric depth at that size on the host out "
+        "(resize/normalise/focal rescale/upsample included: on the host for CPU rows, on the "
+        "device for GPU rows). Peak RSS delta: max resident memory growth from loading and "
+        "running (subprocess per row). GFLOP: Conv/ConvTranspose/MatMul/Gemm counted from the "
+        "ONNX graph; % peak: of the CPU matmul peak (CPU rows).", "",
+        f"GPU rows: {result.get('gpu_rows', 'not asked for')}.", "",
+        "| backend | device | CUDA graphs | precision | variant | T | size | median ms | p95 ms "
+        "| fps | camera->depth ms | RSS +MiB | GFLOP | GFLOP/s | % peak |",
+        "|---|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
-        head = f"| {r['backend']} | {r['variant']} | {r['steps']} | {r['height']}x{r['width']} |"
+        device = r.get("device", "cpu")
+        precision = r.get("engine_precision") or r.get("precision", "fp32")
+        head = (f"| {r['backend']} | {device} | {r.get('cuda_graphs', 'off')} | {precision} | "
+                f"{r['variant']} | {r['steps']} | {r['height']}x{r['width']} |")
         if "error" in r:
             lines.append(f"{head} {r['error']} |||||||")
             continue
+        share = "-" if r["peak_fraction"] is None else f"{100 * r['peak_fraction']:.1f}"
         lines.append(
-            f"{head} {r['latency_ms_median']:.1f} | {r['latency_ms_p95']:.1f} | "
-            f"{r['throughput_fps']:.2f} | {r['e2e_ms_median']:.1f} | {r['rss_delta_mib']:.0f} | "
-            f"{r['dense_gflop']:.2f} | {r['achieved_gflops']:.1f} | "
-            f"{100 * r['peak_fraction']:.1f} |")
+            f"{head} {r['latency_ms_median']:.2f} | {r['latency_ms_p95']:.2f} | "
+            f"{r['throughput_fps']:.2f} | {r['e2e_ms_median']:.2f} | {r['rss_delta_mib']:.0f} | "
+            f"{r['dense_gflop']:.2f} | {r['achieved_gflops']:.1f} | {share} |")
     s = result["summary"]
     if s["ort_over_torch_throughput"]:
         lines += ["", "## ONNX Runtime / PyTorch eager throughput", "",

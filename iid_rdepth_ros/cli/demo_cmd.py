@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from iid_rdepth_ros.cli.arg_types import positive_int
+from iid_rdepth_ros.cli.arg_types import diffusion_steps, output_dir, positive_int, threads
 
 
 def add_parser(subparsers: Any) -> None:
@@ -24,15 +24,15 @@ def add_parser(subparsers: Any) -> None:
                     "a rosbag2, start iid_rdepth_node in its own process, replay the bag to it "
                     "over DDS and score what it publishes (eval-bag --live), next to the "
                     "offline runtime on the same bag. Everything, with report.md, under --out.")
-    p.add_argument("--out", default="out/demo", metavar="DIR",
+    p.add_argument("--out", type=output_dir, default="out/demo", metavar="DIR",
                    help="output directory (default out/demo)")
     p.add_argument("--frames", type=positive_int, default=20, metavar="N",
                    help="frames to generate and evaluate (default 20: 2 s at 10 Hz)")
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                    help="'default', 'baseline' or a checkpoint path")
-    p.add_argument("--steps", type=positive_int, default=None, metavar="T",
-                   help="diffusion steps T (default: the model's)")
-    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+    p.add_argument("--steps", type=diffusion_steps, default=None, metavar="T",
+                   help="diffusion steps T, 1..64 (default: the model's)")
+    p.add_argument("--threads", type=threads, default=None, metavar="N",
                    help="torch intra-op threads")
     p.add_argument("--backend", choices=("auto", "onnxruntime", "torch", "tensorrt"),
                    default="auto", help="runtime backend of the node and the offline bag "

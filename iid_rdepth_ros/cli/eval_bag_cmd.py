@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from iid_rdepth_ros.cli.arg_types import network_size, positive_int, seconds
+from iid_rdepth_ros.cli.arg_types import (
+    diffusion_steps,
+    network_size,
+    output_dir,
+    positive_int,
+    seconds,
+    threads,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,9 +50,9 @@ def add_parser(subparsers: Any) -> None:
     r.add_argument("--engine", metavar="FILE", help="TensorRT engine (--backend tensorrt)")
     r.add_argument("--input-size", type=network_size, default=None, metavar="HxW",
                    help="network input size (default: the checkpoint's)")
-    r.add_argument("--steps", type=positive_int, default=None, metavar="T",
-                   help="diffusion steps (default: the model's)")
-    r.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads")
+    r.add_argument("--steps", type=diffusion_steps, default=None, metavar="T",
+                   help="diffusion steps, 1..64 (default: the model's)")
+    r.add_argument("--threads", type=threads, default=None, metavar="N", help="CPU threads")
     r.add_argument("--device", default="cpu", help="torch device: cpu, cuda:0, auto")
     s = p.add_argument_group("scoring")
     s.add_argument("--min-depth", type=float, default=1e-3, metavar="M")
@@ -80,7 +87,7 @@ def add_parser(subparsers: Any) -> None:
                     help="seconds to wait for the node and for the first frame (default 60)")
     lv.add_argument("--settle", type=seconds, default=5.0, metavar="S",
                     help="seconds to wait for outputs after the last input (default 5)")
-    p.add_argument("--out", default="out/eval_bag", metavar="DIR",
+    p.add_argument("--out", type=output_dir, default="out/eval_bag", metavar="DIR",
                    help="output directory (default out/eval_bag)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from iid_rdepth_ros.cli.arg_types import positive_int
+from iid_rdepth_ros.cli.arg_types import (
+    batch_size,
+    diffusion_steps,
+    output_dir,
+    output_file,
+    positive_int,
+    threads,
+)
 
 
 def _on_off(value: str) -> bool:
@@ -62,7 +69,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--predictions", metavar="DIR",
                    help="score saved predictions (NAME.npy metres or NAME.png uint16 m*256, "
                         "named like the frames) instead of a model")
-    p.add_argument("--save-predictions", metavar="DIR",
+    p.add_argument("--save-predictions", type=output_dir, metavar="DIR",
                    help="write the model's metric predictions as NAME.npy")
     p.add_argument("--sgbm", action="store_true",
                    help="synth-street: evaluate OpenCV StereoSGBM over its own valid pixels "
@@ -70,8 +77,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--aux", type=_on_off, default=None, metavar="on|off",
                    help="feed the right image to the network (AV-LFE); default on where the "
                         "data set has one (never for nyu)")
-    p.add_argument("--steps", type=positive_int, default=None, metavar="T",
-                   help="diffusion steps T (default: the model's)")
+    p.add_argument("--steps", type=diffusion_steps, default=None, metavar="T",
+                   help="diffusion steps T, 1..64 (default: the model's)")
     p.add_argument("--frames", type=positive_int, default=None, metavar="N",
                    help="evaluate N evenly spaced frames (default: all)")
     p.add_argument("--min-depth", type=float, default=None, metavar="M",
@@ -81,10 +88,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--garg-crop", action="store_true", help="apply the Garg crop (= --crop garg)")
     p.add_argument("--near", type=float, default=2.0, metavar="M",
                    help="--sgbm: nearest depth the disparity search covers (default 2 m)")
-    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    p.add_argument("--markdown", metavar="FILE", help="write the metrics table as Markdown")
-    p.add_argument("--batch-size", type=positive_int, default=4, metavar="B")
-    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+    p.add_argument("--json", type=output_file, metavar="FILE", help="write the results as JSON")
+    p.add_argument("--markdown", type=output_file, metavar="FILE",
+                   help="write the metrics table as Markdown")
+    p.add_argument("--batch-size", type=batch_size, default=4, metavar="B")
+    p.add_argument("--threads", type=threads, default=None, metavar="N",
                    help="torch intra-op threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default=None,

@@ -6,9 +6,14 @@ Command modules keep heavy imports (torch, cv2, ...) inside ``run`` so ``--help`
 A module that is absent is simply not listed; one that fails to import is listed and reports
 its import error when used, so one broken command never takes the others down.
 
-Errors a user can cause -- bad options, and ``ValueError`` / ``FileNotFoundError`` /
-``NotADirectoryError`` / ``FileExistsError`` / ``PermissionError`` raised by ``run`` -- print
-one line on stderr and exit with status 2 (set ``IID_RDEPTH_DEBUG=1`` for the traceback).
+Errors a user can cause end as one line on stderr and exit status 2, never a traceback (set
+``IID_RDEPTH_DEBUG=1`` for it): bad options and arguments (argparse, including the checks of
+``arg_types``: output paths and sizes are validated while parsing, before any work), and the
+exceptions :func:`user_error_message` knows, raised by ``run``: ``ValueError``, every
+``OSError`` (``FileNotFoundError``, ``PermissionError``, a full disk...; shown as ``FILE:
+reason``), ``RunnerError``, ``FloatingPointError``, ``MemoryError`` and YAML errors. Any
+other exception is a bug and keeps its traceback. This is the one place that maps errors for
+every command.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ COMMANDS: dict[str, str] = {
     "bench": "bench_cmd",
     "demo": "demo_cmd",
 }
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               FileExistsError, PermissionError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError,
+                                                MemoryError)
 EXIT_USAGE = 2
 
 
@@ -108,11 +113,34 @@ def _broken(name: str, exc: Exception):
     return run
 
 
+def user_error_message(exc: BaseException) -> str | None:
+    """The one-line message for an error the user caused (bad input, an unwritable path, a
+    broken file), or None for anything else (a bug: it keeps its traceback)."""
+    from iid_rdepth_ros.artifacts.errors import RunnerError
+
+    kinds = USER_ERRORS + (RunnerError,)
+    yaml = sys.modules.get("yaml")  # YAML errors only exist once something read YAML
+    if yaml is not None:
+        kinds += (yaml.YAMLError,)
+    if not isinstance(exc, kinds):
+        return None
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else f"{exc.filename}"
+        return f"{target}: {exc.strerror}"  # not "[Errno 20] Not a directory: 'x'"
+    text = str(exc).strip()
+    if isinstance(exc, MemoryError):
+        return f"out of memory{f' ({text})' if text else ''}: use smaller sizes or batches"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; return the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, already printed), --help, --version
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE
     args.command_line = shlex.join([PROG, *argv])  # recorded in model cards
     run = getattr(args, "_run", None)
     if run is None:
@@ -121,16 +149,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(run(args) or 0)
-    except USER_ERRORS as exc:
-        if os.environ.get("IID_RDEPTH_DEBUG"):
-            raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = user_error_message(exc)
+        if message is None or os.environ.get("IID_RDEPTH_DEBUG"):
+            raise
+        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":
+    # `python -m` put the working directory first on sys.path: drop it before anything else
+    # is imported, so a module there cannot stand in for an installed one (docs/security.md)
+    sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
     sys.exit(main())

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from iid_rdepth_ros.cli.arg_types import output_dir, positive_int, threads
+
 RESOLVED_CONFIG = "config.yaml"
 
 
@@ -54,7 +56,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--train-dir", metavar="DIR", help="synth-street training data (data.train)")
     p.add_argument("--val-dir", metavar="DIR",
                    help="synth-street validation data (data.val; 'none' = off)")
-    p.add_argument("--out", metavar="DIR", help="output directory (out_dir)")
+    p.add_argument("--out", type=output_dir, metavar="DIR", help="output directory (out_dir)")
     p.add_argument("--preset", help="model preset (e.g. lite0-192x640)")
     p.add_argument("--init-from", metavar="CKPT",
                    help="stage-1 checkpoint that stage 2 starts from, or a full model to "
@@ -66,10 +68,13 @@ def add_parser(subparsers: Any) -> None:
                         "0.3 10 for an indoor robot")
     p.add_argument("--snapshot-at", type=int, metavar="N",
                    help="also save a stage-1 checkpoint at step N (stage1.snapshot_at)")
-    p.add_argument("--steps1", type=int, metavar="N", help="stage-1 steps (stage1.steps)")
-    p.add_argument("--steps2", type=int, metavar="N", help="stage-2 steps (stage2.steps)")
-    p.add_argument("--batch-size", type=int, metavar="B")
-    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (num_threads)")
+    p.add_argument("--steps1", type=positive_int, metavar="N",
+                   help="stage-1 steps (stage1.steps)")
+    p.add_argument("--steps2", type=positive_int, metavar="N",
+                   help="stage-2 steps (stage2.steps)")
+    p.add_argument("--batch-size", type=positive_int, metavar="B")
+    p.add_argument("--threads", type=threads, metavar="N",
+                   help="torch CPU threads (num_threads)")
     p.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
     p.add_argument("--cache", choices=("off", "memory", "disk"), help="encoder feature cache")
     p.add_argument("--workers", type=int, metavar="N",
@@ -80,6 +85,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last resume state (uses the "
                         "config saved there; --set still applies on top)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the training run or checkpoints already in --out (without "
+                        "it a run refuses a folder holding them)")
     p.add_argument("--stop-after", type=int, metavar="N",
                    help="stop after N optimisation steps in this invocation (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -87,7 +95,8 @@ def add_parser(subparsers: Any) -> None:
 
 def _shortcuts(args: argparse.Namespace) -> list[str]:
     pairs = {
-        "stage": args.stage, "data.train": args.train_dir, "out_dir": args.out,
+        "stage": args.stage, "data.train": args.train_dir,
+        "out_dir": None if args.out is None else str(args.out),
         "preset": args.preset, "stage2.init_from": args.init_from,
         "stage1.snapshot_at": args.snapshot_at, "stage1.steps": args.steps1,
         "stage2.steps": args.steps2, "batch_size": args.batch_size,
@@ -154,10 +163,18 @@ def run(args: argparse.Namespace) -> int:
                     f"data.{key} directory not found: {path} (make one with 'iid-rdepth synth')")
     elif not Path(cfg.data.root).exists():
         raise FileNotFoundError(f"data.root not found: {cfg.data.root}")
+    from iid_rdepth_ros.artifacts.files import check_output_dir
+
+    check_output_dir(cfg.out_dir)  # out_dir may come from a config file: checked here
+    if cfg.cache.mode == "disk" and cfg.cache.dir is not None:
+        check_output_dir(cfg.cache.dir)
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the run in --out, --overwrite replaces it: "
+                         "give one")
     from iid_rdepth_ros.training.train import train
 
     result = train(cfg, resume=args.resume, stop_after=args.stop_after,
-                   command=getattr(args, "command_line", None))
+                   command=getattr(args, "command_line", None), overwrite=args.overwrite)
     if result.get("rank", 0) != 0:
         return 0
     for name, path in result.get("checkpoints", {}).items():

@@ -24,4 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import os
+
+    # torchrun starts `python -m` workers: the working directory leaves sys.path before
+    # anything else is imported (as in cli/main.py; docs/security.md)
+    sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
     sys.exit(main())

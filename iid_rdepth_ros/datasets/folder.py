@@ -41,16 +41,15 @@ _KEYS = {"fx", "fy", "cx", "cy", "depth_unit", "baseline_m", "width", "height"}
 
 
 def read_intrinsics(path: str | Path) -> dict[str, Any]:
-    """The checked contents of ``intrinsics.yaml``."""
-    import yaml
+    """The checked contents of ``intrinsics.yaml`` (safe YAML: tags such as ``!!python`` are
+    refused, never built); ValueError naming the file and the problem."""
+    from iid_rdepth_ros.artifacts.config_loader import read_yaml_mapping
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: a folder data set needs its camera "
                                 "intrinsics (fx, fy, cx, cy, depth_unit)")
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping")
+    data = read_yaml_mapping(path, "camera intrinsics")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {unknown}; known: {sorted(_KEYS)}")

@@ -7,13 +7,18 @@ from pathlib import Path
 import numpy as np
 
 
+def _unreadable(path: str | Path) -> str:
+    """Why OpenCV returned no image for ``path``."""
+    return "missing" if not Path(path).exists() else "corrupt or not an image"
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """An 8-bit colour image as (H, W, 3) uint8 RGB (grey images are expanded)."""
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError(f"cannot read image {path}")
+        raise ValueError(f"cannot read image {path}: {_unreadable(path)}")
     if img.dtype != np.uint8:
         raise ValueError(f"{path}: expected an 8-bit image, got {img.dtype}")
     if img.ndim == 2:
@@ -29,7 +34,7 @@ def read_depth_png(path: str | Path, divisor: float) -> np.ndarray:
 
     raw = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
     if raw is None:
-        raise ValueError(f"cannot read depth image {path}")
+        raise ValueError(f"cannot read depth image {path}: {_unreadable(path)}")
     if raw.dtype != np.uint16 or raw.ndim != 2:
         raise ValueError(f"{path}: depth PNGs must be single-channel 16-bit, got {raw.dtype} "
                          f"with shape {raw.shape}")
@@ -37,8 +42,17 @@ def read_depth_png(path: str | Path, divisor: float) -> np.ndarray:
 
 
 def read_depth_npy(path: str | Path) -> np.ndarray:
-    """A ``.npy`` depth map (H, W) in metres as float32 (NaN / inf / negative become 0)."""
-    arr = np.load(path, allow_pickle=False)
+    """A ``.npy`` depth map (H, W) in metres as float32 (NaN / inf / negative become 0); an
+    unreadable file (corrupt, truncated, pickled objects) is a ValueError naming it."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:  # numpy's errors do not name the file
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"cannot read depth {path}: not a valid .npy array "
+                         f"({' '.join(str(exc).split())})") from None
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"cannot read depth {path}: an .npz archive, not a .npy array")
     if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]):
         arr = arr.reshape(arr.shape[1:] if arr.shape[0] == 1 else arr.shape[:2])
     if arr.ndim != 2 or arr.dtype.kind not in "fiu":

@@ -76,11 +76,11 @@ def print_table(rows: Mapping[str, Mapping[str, Any]], title: str | None = None)
 
 
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON (creating parent folders); NaN becomes null."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
-    return path
+    """Write ``data`` as indented JSON, atomically (creating parent folders); NaN becomes
+    null."""
+    from iid_rdepth_ros.artifacts.files import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(_clean(data), indent=2) + "\n")
 
 
 def _clean(x: Any) -> Any:

@@ -12,6 +12,9 @@ TensorRT 10's ONNX op support.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -181,15 +184,18 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
                  extra: dict[str, Any] | None = None) -> ExportResult:
     """Export ``model`` (with its ``ModelConfig``) into ``out_dir``; see module docstring.
 
-    A model without AV-LFE (the baseline variant) gets only the mono graph.
+    A model without AV-LFE (the baseline variant) gets only the mono graph. Everything is
+    written into a temporary folder inside ``out_dir`` first and renamed into place once the
+    whole export has succeeded (the sidecar last): a failed or interrupted export leaves
+    ``out_dir`` as it was.
     """
     import onnx
     import onnxruntime
     import torch
 
-    if height <= 0 or width <= 0 or height % 32 or width % 32:
-        raise ValueError(f"height and width must be positive multiples of 32, got "
-                         f"{height}x{width}")
+    from iid_rdepth_ros.model.config import check_input_size
+
+    check_input_size(height, width, "export")
     if opset < 17:
         raise ValueError(f"opset must be >= 17, got {opset}")
     steps = model_config.diffusion.resolve_steps(steps)
@@ -203,15 +209,52 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
             "opset": opset, "checkpoint_sha256": (extra or {}).get("checkpoint_sha256"),
             "stereo_refine": getattr(model, "refiner", None) is not None}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for variant in VARIANTS:  # a graph left from an earlier export must not pose as a partner
-        if variant not in variants:
-            (out_dir / f"{variant}.onnx").unlink(missing_ok=True)
-    graphs, compat, entries = {}, {}, {}
+    stage = Path(tempfile.mkdtemp(prefix=".export.", dir=out_dir))
+    try:
+        entries, compat = _export_into(stage, model, meta, variants, height, width, steps,
+                                       opset, verify)
+        sidecar = {
+            "format": SIDECAR_FORMAT, **meta, "graphs": entries,
+            "exporter": "torch.onnx (TorchScript, dynamo=False)",
+            "folding": "torch do_constant_folding + onnxruntime basic optimisations",
+            "torch": torch.__version__,
+            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "parity_rtol": PARITY_RTOL, "parity_refine_share": PARITY_REFINE_SHARE,
+            **(extra or {}),
+        }
+        (stage / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n", "utf-8")
+        _publish(stage, out_dir, variants)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    graphs = {v: out_dir / f"{v}.onnx" for v in variants}
+    return ExportResult(out_dir, graphs, out_dir / SIDECAR, sidecar, compat)
+
+
+def _publish(stage: Path, out_dir: Path, variants: tuple[str, ...]) -> None:
+    """Rename the staged graphs, then the sidecar, into ``out_dir``; remove what an earlier
+    export left that this one replaces (a graph must not pose as a partner of the other)."""
+    for variant in VARIANTS:
+        name = f"{variant}.onnx"
+        if (stage / f"{name}.data").exists():
+            os.replace(stage / f"{name}.data", out_dir / f"{name}.data")
+        else:
+            (out_dir / f"{name}.data").unlink(missing_ok=True)
+        if variant in variants:
+            os.replace(stage / name, out_dir / name)
+        else:
+            (out_dir / name).unlink(missing_ok=True)
+    os.replace(stage / SIDECAR, out_dir / SIDECAR)
+
+
+def _export_into(stage: Path, model: torch.nn.Module, meta: dict[str, Any],
+                 variants: tuple[str, ...], height: int, width: int, steps: int, opset: int,
+                 verify: bool) -> tuple[dict[str, Any], dict[str, CompatReport]]:
+    """Export, check and verify each variant into ``stage``; sidecar entries and reports."""
+    compat, entries = {}, {}
     for variant in variants:
         start = time.perf_counter()
-        path = export_graph(model, variant, out_dir / f"{variant}.onnx", height, width, steps,
+        path = export_graph(model, variant, stage / f"{variant}.onnx", height, width, steps,
                             meta, opset)
-        graphs[variant] = path
         compat[variant] = check_onnx(path)
         entry: dict[str, Any] = {
             "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
@@ -227,18 +270,7 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
             entry["ort_vs_torch"] = {**parity, "refined": refined,
                                      "ok": parity_ok(parity, refined)}
         entries[variant] = entry
-    sidecar = {
-        "format": SIDECAR_FORMAT, **meta, "graphs": entries,
-        "exporter": "torch.onnx (TorchScript, dynamo=False)",
-        "folding": "torch do_constant_folding + onnxruntime basic optimisations",
-        "torch": torch.__version__,
-        "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-        "parity_rtol": PARITY_RTOL, "parity_refine_share": PARITY_REFINE_SHARE,
-        **(extra or {}),
-    }
-    sidecar_path = out_dir / SIDECAR
-    sidecar_path.write_text(json.dumps(sidecar, indent=2) + "\n", "utf-8")
-    return ExportResult(out_dir, graphs, sidecar_path, sidecar, compat)
+    return entries, compat
 
 
 def _input_shape(name: str, height: int, width: int) -> list[int]:

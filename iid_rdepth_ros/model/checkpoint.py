@@ -17,7 +17,7 @@ from iid_rdepth_ros.artifacts.checkpoint_ref import (
     checkpoint_stem,
     read_card,
 )
-from iid_rdepth_ros.artifacts.files import sha256_file
+from iid_rdepth_ros.artifacts.files import atomic_path, sha256_file, write_text_atomic
 
 if TYPE_CHECKING:
     from .config import ModelConfig
@@ -28,7 +28,8 @@ RESERVED_CARD_KEYS = ("format", "variant", "encoder", "config", "weights", "weig
 
 def save_checkpoint(path_stem: str | Path, model: IIDRDepth,
                     card: dict[str, Any] | None = None) -> tuple[Path, Path]:
-    """Write ``STEM.safetensors`` and ``STEM.yaml``; returns both paths."""
+    """Write ``STEM.safetensors`` and ``STEM.yaml``, each atomically (a temporary file renamed
+    into place: readers never see half a file); returns both paths."""
     import yaml
     from safetensors.torch import save_file
 
@@ -45,18 +46,20 @@ def save_checkpoint(path_stem: str | Path, model: IIDRDepth,
     weights, card_path = stem.with_suffix(".safetensors"), stem.with_suffix(".yaml")
     tensors = {k: v.detach().to("cpu").contiguous().clone()
                for k, v in model.decoder_state_dict().items()}
-    save_file(tensors, str(weights), metadata={"format": CARD_FORMAT, "variant": model.variant,
+    with atomic_path(weights) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": CARD_FORMAT, "variant": model.variant,
                                                "encoder": model.cfg.encoder.name})
+        digest = sha256_file(tmp)
     document = {
         "format": CARD_FORMAT,
         "variant": model.variant,
         "encoder": model.cfg.encoder.name,
         "weights": weights.name,
-        "weights_sha256": sha256_file(weights),
+        "weights_sha256": digest,
         "config": model.cfg.to_dict(),
         **card,
     }
-    card_path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    write_text_atomic(card_path, yaml.safe_dump(document, sort_keys=False))
     return weights, card_path
 
 

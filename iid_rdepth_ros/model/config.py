@@ -15,6 +15,36 @@ from iid_rdepth_ros.artifacts.config_loader import from_plain, to_plain
 
 T = TypeVar("T")
 
+#: Largest network input: the node's parameter ranges (input_height <= 2048, input_width <=
+#: 4096). Activation memory grows with the pixels; this bounds it (docs/security.md), and
+#: every entry point (CLI, node, runtime config, export) refuses more.
+MAX_INPUT_HEIGHT = 2048
+MAX_INPUT_WIDTH = 4096
+#: Most diffusion steps T a model runs (the node's diffusion_steps range; the loop is unrolled
+#: into exported graphs, so T multiplies their size and every forward's time).
+MAX_DIFFUSION_STEPS = 64
+
+
+def check_input_size(height: object, width: object, what: str = "input") -> tuple[int, int]:
+    """``(height, width)`` if both are multiples of 32 within ``32..MAX_INPUT_HEIGHT`` /
+    ``32..MAX_INPUT_WIDTH``; ValueError naming ``what`` and the bound otherwise."""
+    for label, size, top in (("height", height, MAX_INPUT_HEIGHT),
+                             ("width", width, MAX_INPUT_WIDTH)):
+        if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= top \
+                or size % 32:
+            raise ValueError(f"{what} {label} must be a multiple of 32 in 32..{top}, "
+                             f"got {size!r}")
+    return int(height), int(width)  # type: ignore[call-overload]
+
+
+def check_steps(steps: object, what: str = "diffusion steps") -> int:
+    """``steps`` if it is an integer in ``1..MAX_DIFFUSION_STEPS``; ValueError otherwise."""
+    if isinstance(steps, bool) or not isinstance(steps, int) \
+            or not 1 <= steps <= MAX_DIFFUSION_STEPS:
+        raise ValueError(f"{what} must be an integer in 1..{MAX_DIFFUSION_STEPS}, got {steps!r}")
+    return steps
+
+
 _BIN_SPACES = ("log", "linear")
 #: AV-LFE settings of configs written before these keys existed (see AVLFEConfig)
 LEGACY_AVLFE = {"prior": False, "candidate_spacing": "inverse", "refine": False}
@@ -136,6 +166,7 @@ class DiffusionConfig(_ConfigBase):
         for label, steps in (("steps", self.steps), ("train_steps", self.train_steps)):
             if not 1 <= steps <= self.num_train_timesteps:
                 raise ValueError(f"diffusion.{label} must be in [1, num_train_timesteps]")
+            check_steps(steps, f"diffusion.{label}")
         if not 0 < self.strength <= 1:
             raise ValueError(f"diffusion.strength must be in (0, 1], got {self.strength}")
 
@@ -143,9 +174,7 @@ class DiffusionConfig(_ConfigBase):
         """T actually run: ``steps``, else ``train_steps`` in training, ``steps`` at inference."""
         if steps is None:
             return self.train_steps if training else self.steps
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"diffusion steps must be an integer >= 1, got {steps!r}")
-        return steps
+        return check_steps(steps)
 
 
 @dataclass
@@ -282,10 +311,7 @@ class ModelConfig(_ConfigBase):
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first inconsistent value."""
-        for label, size in (("input_height", self.input_height),
-                            ("input_width", self.input_width)):
-            if size < 32 or size % 32:
-                raise ValueError(f"{label} must be a positive multiple of 32, got {size}")
+        check_input_size(self.input_height, self.input_width, "model input")
         if self.canonical_focal <= 0:
             raise ValueError(f"canonical_focal must be > 0, got {self.canonical_focal}")
         if not 0 < self.min_depth < self.max_depth:

@@ -12,10 +12,13 @@ from .layers import conv3x3, resize_to, zero_init
 
 
 def timestep_embedding(timesteps: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
-    """Sinusoidal embedding (B,) -> (B, dim): [cos(t * f_k), sin(t * f_k)]."""
+    """Sinusoidal embedding (B,) -> (B, dim): [cos(t * f_k), sin(t * f_k)].
+
+    Built on ``timesteps``' device (no host tensor copied in: CUDA-graph capturable)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
-    args = timesteps.float()[:, None] * freqs.to(timesteps.device)[None]
+    steps = torch.arange(half, dtype=torch.float32, device=timesteps.device)
+    freqs = torch.exp(-math.log(max_period) * steps / half)
+    args = timesteps.float()[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
 

@@ -67,6 +67,8 @@ class DDIMScheduler:
         self.betas = make_betas(beta_schedule, num_train_timesteps, beta_start, beta_end)
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
+        # Python floats for ``step``: sampling reads no tensor on the host (capture-clean)
+        self._alpha_cumprod_values: list[float] = self.alphas_cumprod.tolist()
         self.final_alpha_cumprod = 1.0 if set_alpha_to_one else float(self.alphas_cumprod[0])
         self.num_inference_steps: int | None = None
         self.timesteps: list[int] = []
@@ -86,7 +88,7 @@ class DDIMScheduler:
         """a_t, or the final value for ``timestep < 0``."""
         if timestep < 0:
             return self.final_alpha_cumprod
-        return float(self.alphas_cumprod[timestep])
+        return self._alpha_cumprod_values[timestep]
 
     def previous_timestep(self, timestep: int) -> int:
         if self.num_inference_steps is None:

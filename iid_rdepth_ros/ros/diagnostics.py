@@ -39,9 +39,11 @@ def build_status(
     runner_info: dict[str, Any],
     aux_mode: str,
     extra: dict[str, Any] | None = None,
+    conditions: dict[str, str] | None = None,
 ) -> DiagnosticStatus:
-    """One DiagnosticStatus: level OK, WARN (recent bad input, required aux view missing, not
-    active) or ERROR (not configured)."""
+    """One DiagnosticStatus: level OK, WARN (recent bad input, a lasting input problem in
+    ``conditions``, required aux view missing, not active) or ERROR (not configured).
+    ``conditions`` are shown as ``warning <key>`` values."""
     view, view_reason = aux_view(aux_mode, snap)
     values: dict[str, Any] = {
         "state": state,
@@ -70,6 +72,8 @@ def build_status(
     values.update(extra or {})
     for issue in issues:
         values[f"issue {issue.kind}"] = f"{issue.count}x, last: {issue.message}"
+    for key, text in (conditions or {}).items():
+        values[f"warning {key}"] = text
 
     level, message = DiagnosticStatus.OK, f"{state}, {snap.fps_out:.1f} fps, aux view {view}"
     if state == "unconfigured":
@@ -79,6 +83,9 @@ def build_status(
     elif issues:
         level = DiagnosticStatus.WARN
         message = f"bad input: {issues[0].kind}: {issues[0].message}"
+    elif conditions:
+        key, text = next(iter(conditions.items()))
+        level, message = DiagnosticStatus.WARN, f"{key}: {text}"
     elif aux_mode == "required" and view != "engaged" and snap.frames_in > 0:
         level, message = DiagnosticStatus.WARN, f"aux view required but absent: {view_reason}"
     status = DiagnosticStatus(level=level, name=name, hardware_id=hardware_id, message=message)

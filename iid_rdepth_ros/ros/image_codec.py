@@ -108,16 +108,15 @@ def image_to_array(msg: Image) -> np.ndarray:
 
 def image_to_rgb(msg: Image) -> np.ndarray:
     """A camera Image as contiguous ``(H, W, 3) uint8`` RGB (what the runtime takes)."""
-    if _BRIDGE is not None and msg.encoding in COLOR_ENCODINGS:
-        check_image(msg)
-        return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
     if msg.encoding not in COLOR_ENCODINGS:
-        check_image(msg)  # raises for unknown encodings
         raise ImageFormatError(
             "encoding",
-            f"encoding {msg.encoding!r} is not a camera encoding "
+            f"unsupported camera image encoding {msg.encoding!r} "
             f"(supported: {', '.join(COLOR_ENCODINGS)})",
         )
+    if _BRIDGE is not None:
+        check_image(msg)
+        return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
     pixels = image_to_array(msg)
     encoding = msg.encoding
     if encoding == "mono8":
@@ -125,6 +124,42 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     if encoding in ("bgr8", "bgra8"):
         return np.ascontiguousarray(pixels[..., 2::-1])
     return np.ascontiguousarray(pixels[..., :3])
+
+
+#: CompressedImage formats the node decodes (image_transport's ``compressed`` plugin)
+COMPRESSED_FORMATS = ("jpeg", "png")
+
+
+def compressed_to_rgb(msg: Any) -> np.ndarray:
+    """A ``sensor_msgs/CompressedImage`` (jpeg or png, as image_transport's ``compressed``
+    plugin writes it: format ``"jpeg"`` or ``"<encoding>; jpeg compressed <bgr8|rgb8|mono8>"``)
+    decoded with OpenCV as contiguous ``(H, W, 3) uint8`` RGB."""
+    import cv2
+
+    fmt = str(msg.format).strip().lower()
+    parts = fmt.split(";")[-1].split()
+    codec = next((c for c in COMPRESSED_FORMATS if c in parts or fmt == c), None)
+    if codec is None:
+        raise ImageFormatError(
+            "format", f"unsupported compressed image format {msg.format!r} (supported: "
+            f"{', '.join(COMPRESSED_FORMATS)}, as image_transport's compressed plugin writes "
+            "them)")
+    stored = parts[-1] if len(parts) >= 3 and parts[-2] == "compressed" else "bgr8"
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size == 0:
+        raise ImageFormatError("empty", "compressed image has no data")
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ImageFormatError("decode", f"{codec} data ({data.size} bytes) could not be "
+                               "decoded")
+    if pixels.dtype != np.uint8:
+        raise ImageFormatError("encoding", f"compressed image is {pixels.dtype}, not 8-bit "
+                               "colour or grey")
+    if pixels.ndim == 2:
+        return np.ascontiguousarray(np.repeat(pixels[..., None], 3, axis=2))
+    if stored.startswith("rgb"):
+        return np.ascontiguousarray(pixels[..., :3])
+    return np.ascontiguousarray(pixels[..., 2::-1])
 
 
 def _byte_array(values: np.ndarray) -> array.array:

@@ -3,12 +3,12 @@ parameters and topic remaps on its command line and its log in a file."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from iid_rdepth_ros.artifacts.python_cmd import child_env, python_module_command
 
 
 def _param_text(value: Any) -> str:
@@ -18,8 +18,9 @@ def _param_text(value: Any) -> str:
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
-#: how the node is started unless told otherwise (same code as the ``iid_rdepth_node`` script)
-NODE_MODULE = (sys.executable, "-m", "iid_rdepth_ros.ros.node")
+#: how the node is started unless told otherwise (same code as the ``iid_rdepth_node`` script;
+#: ``-P``: the working directory stays off the node's import path)
+NODE_MODULE = tuple(python_module_command("iid_rdepth_ros.ros.node"))
 
 
 def node_command(namespace: str = "", params: dict[str, Any] | None = None,
@@ -55,8 +56,8 @@ class NodeProcess:
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             self.command, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd,
-            env=dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0",
-                     RCUTILS_COLORIZED_OUTPUT="0", **(env or {})))
+            env=child_env(extra={"PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+                                 "RCUTILS_COLORIZED_OUTPUT": "0", **(env or {})}))
 
     def alive(self) -> bool:
         """True while the process runs."""

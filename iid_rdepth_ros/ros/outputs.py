@@ -28,6 +28,12 @@ class OutputBuilder:
         return depth_to_image(depth, header)
 
     @staticmethod
+    def confidence(confidence: np.ndarray, header: Header) -> Image:
+        """``32FC1`` stereo confidence in [0, 1] at the depth's size, NaN where the depth is
+        invalid, the input header."""
+        return depth_to_image(confidence, header)
+
+    @staticmethod
     def camera_info(info: CameraInfo, intrinsics: Intrinsics, depth_hw: tuple[int, int],
                     image_hw: tuple[int, int]) -> CameraInfo:
         """The input camera_info with K/P rescaled to the depth image size."""

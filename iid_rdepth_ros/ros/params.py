@@ -19,8 +19,9 @@ from rcl_interfaces.msg import (
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 AUX_MODES = ("auto", "off", "required")
 OUTPUT_RESOLUTIONS = ("input", "network")
-INPUT_QOS = ("sensor_data", "reliable")
+INPUT_QOS = ("auto", "sensor_data", "reliable")
 OUTPUT_QOS = ("reliable", "sensor_data")
+IMAGE_TRANSPORTS = ("raw", "compressed")
 
 #: Depth range the runner is configured with; min_depth/max_depth narrow it at run time.
 DEPTH_LIMITS = (1e-3, 1000.0)
@@ -88,9 +89,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "default", "checkpoint name (default, baseline) or path to a "
               ".safetensors checkpoint or .onnx graph"),
     ParamSpec("engine_path", "", "TensorRT engine file (tensorrt backend); empty = none"),
-    ParamSpec("input_height", 192, "network input height (pixels, multiple of 32)",
-              int_range=(32, 2048, 32)),
-    ParamSpec("input_width", 640, "network input width (pixels, multiple of 32)",
+    ParamSpec("input_height", 192, "network input pixel budget, with input_width: the network "
+              "input keeps the camera's aspect ratio (multiples of 32, at most input_height x "
+              "input_width pixels); a camera of this aspect gets exactly this size. An .onnx "
+              "graph or engine has its own fixed size", int_range=(32, 2048, 32)),
+    ParamSpec("input_width", 640, "network input pixel budget, with input_height (see there)",
               int_range=(32, 4096, 32)),
     ParamSpec("diffusion_steps", 0, "diffusion denoising steps T; 0 = the checkpoint's default",
               int_range=(0, 64, 1)),
@@ -100,7 +103,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("aux_mode", "auto", "auxiliary (right) view: auto = use it when it arrives, off = "
               "never subscribe, required = drop frames without it", choices=AUX_MODES),
     ParamSpec("sync_tolerance", 0.01, "largest stamp difference (s) between a main and an aux "
-              "frame that still makes a stereo pair", float_range=(0.0, 1.0)),
+              "frame that still makes a stereo pair; while the aux topic has publishers a main "
+              "frame waits up to this long (+ 50 ms for transport) for its partner",
+              float_range=(0.0, 1.0)),
+    ParamSpec("max_baseline", 3.0, "largest stereo baseline (m) taken from the aux camera_info "
+              "(P[3] = -fx * B); a larger one is refused (mono) as a broken calibration",
+              float_range=(0.01, 100.0)),
     ParamSpec("min_depth", 0.0, "nearest valid depth (m); nearer is NaN; bright end of the "
               "colormap; 0 = the model's range (its card's min_depth at this camera's focal; "
               "the colormap starts at max_depth/160 or further)", dynamic=True,
@@ -109,7 +117,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "colormap; 0 = the model's range (its card's max_depth at this camera's focal)",
               dynamic=True, float_range=(0.0, DEPTH_LIMITS[1])),
     ParamSpec("output_resolution", "input", "depth image size: input = the camera's, network = "
-              "input_height x input_width", choices=OUTPUT_RESOLUTIONS),
+              "the camera image's size inside the network input", choices=OUTPUT_RESOLUTIONS),
+    ParamSpec("min_confidence", 0.0, "depth pixels whose stereo confidence (depth/confidence) "
+              "is below this are NaN; 0 keeps all (models without a confidence: no effect)",
+              dynamic=True, float_range=(0.0, 1.0)),
     ParamSpec("publish_points", True, "publish the point cloud on points (built only while it "
               "has subscribers)", dynamic=True),
     ParamSpec("points_stride", 1, "keep every n-th row and column of the depth in the cloud",
@@ -120,14 +131,30 @@ PARAMS: tuple[ParamSpec, ...] = (
               "subscribers)", dynamic=True),
     ParamSpec("colormap", "magma", "colormap of depth/colorized (matplotlib name; fixed range "
               "min_depth..max_depth over inverse depth)", dynamic=True),
-    ParamSpec("input_qos", "sensor_data", "QoS of the image and camera_info subscriptions",
+    ParamSpec("input_qos", "auto", "QoS of the image and camera_info subscriptions: auto = the "
+              "reliability the publishers offer (reliable when all offer it, else best effort; "
+              "re-evaluated as publishers come and go), sensor_data (best effort) or reliable",
               choices=INPUT_QOS),
+    ParamSpec("image_transport", "raw", "raw = sensor_msgs/Image on image, aux/image; "
+              "compressed = sensor_msgs/CompressedImage (jpeg/png) on image/compressed, "
+              "aux/image/compressed",
+              choices=IMAGE_TRANSPORTS),
     ParamSpec("output_qos", "reliable", "QoS of the depth, colorized and points publishers",
               choices=OUTPUT_QOS),
 )
 
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 DYNAMIC: frozenset[str] = frozenset(p.name for p in PARAMS if p.dynamic)
+
+
+def as_declared_type(name: str, value: object) -> object:
+    """``value`` as the type ``name`` is declared with where that loses nothing: an integer
+    for a floating-point parameter (``-p max_depth:=20``) becomes a float."""
+    spec = SPECS.get(name)
+    if (spec is not None and isinstance(spec.default, float) and isinstance(value, int)
+            and not isinstance(value, bool)):
+        return float(value)
+    return value
 
 
 def check_value(name: str, value: object, current: dict[str, object]) -> str | None:

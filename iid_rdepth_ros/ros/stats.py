@@ -11,8 +11,8 @@ import numpy as np
 
 #: timed per frame: decoding, inference, building all messages, publishing them, and building
 #: each message
-STAGES = ("decode", "infer", "messages", "publish", "depth msg", "info msg", "colorized msg",
-          "points msg")
+STAGES = ("decode", "infer", "messages", "publish", "depth msg", "info msg", "confidence msg",
+          "colorized msg", "points msg")
 
 
 def _percentile_ms(values: deque[float], q: float) -> float:

@@ -4,8 +4,12 @@ A main image becomes a :class:`FrameSet` once its camera_info is known (same sta
 unless that stream's infos carry the image stamps and this one may still come, the latest one:
 camera_info rarely changes) and its auxiliary view is settled: an aux image whose
 stamp is within ``tolerance`` (stereo), or none because ``aux_mode`` is off, the aux stream is
-absent/stale, or no partner arrived within ``wait_s`` of wall time (mono fallback). Frames are
-released in stamp order; a frame overtaken by a newer released one is dropped (latest wins).
+absent/stale, or no partner arrived within ``wait_s`` of wall time (mono fallback). An aux
+stream counts as present while its images keep arriving, and also while the aux topic has
+publishers (:meth:`InputSync.set_aux_publishers`): so the first paired frame is already
+stereo (an aux publisher that sends nothing costs each main frame ``wait_s``). Frames are
+released in stamp order; a frame overtaken by a newer released one is dropped (latest
+wins).
 
 Everything is keyed by integer nanoseconds; each buffer keeps at most ``ring`` entries and all
 operations scan at most that many, so the cost per message is bounded and small.
@@ -126,6 +130,13 @@ class InputSync:
         self._aux_interval: float | None = None
         self._last_released = -1
         self._info_tracks_stamps = {"main": False, "aux": False}
+        self._aux_publishers = 0
+
+    def set_aux_publishers(self, count: int) -> None:
+        """How many publishers the aux image topic has (from the ROS graph): while it has
+        some, a main frame waits for its partner (at most ``wait_s``) even before the first
+        aux image arrived or after the aux stream paused."""
+        self._aux_publishers = max(int(count), 0)
 
     # -- inputs ---------------------------------------------------------------------------
     def add_info(self, msg: Any, now: float) -> Released:
@@ -150,7 +161,7 @@ class InputSync:
             self._aux_interval = gap if self._aux_interval is None else (
                 0.8 * self._aux_interval + 0.2 * gap)
         self._last_aux_wall = now
-        self._aux.add(stamp, msg)
+        self._aux.add(stamp, (msg, now))
         return self.poll(now)
 
     def add_main(self, msg: Any, now: float) -> Released:
@@ -180,6 +191,10 @@ class InputSync:
         if self._aux_interval is not None:
             stale = min(max(stale, 3.0 * self._aux_interval), self.stale_max_s)
         return now - self._last_aux_wall < stale
+
+    def aux_expected(self, now: float) -> bool:
+        """Aux images arrive (:meth:`aux_present`) or the aux topic has publishers."""
+        return self.aux_present(now) or self._aux_publishers > 0
 
     @property
     def pending(self) -> int:
@@ -250,14 +265,16 @@ class InputSync:
             return "ready", ""
         match = self._aux.nearest(frame.stamp, self.tolerance)
         if match is not None:
-            aux_stamp, aux_image = match
-            info = self._camera_info(self._aux_infos, aux_stamp, expired, "aux")
+            aux_stamp, (aux_image, aux_arrival) = match
+            # its camera_info may follow it: waited for from the aux image's arrival on
+            aux_expired = now - max(frame.received, aux_arrival) >= self.wait_s
+            info = self._camera_info(self._aux_infos, aux_stamp, aux_expired, "aux")
             if info is self._WAIT:
                 return None
             frame.aux_image, frame.aux_info = aux_image, info  # None: the worker says why
             frame.mono_reason = ""
             return "ready", ""
-        present = self.aux_present(now)
+        present = self.aux_expected(now)
         newest = self._aux.newest_stamp()
         partner_possible = newest is None or newest <= frame.stamp + self.tolerance
         if present and partner_possible and not expired:

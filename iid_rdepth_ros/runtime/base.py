@@ -38,6 +38,9 @@ class Runner(ABC):
 
     #: Backend name reported by :attr:`backend`.
     name: str = "base"
+    #: the loaded model runs at any network size (:meth:`set_network_size`); exported graphs
+    #: and engines have one fixed size
+    flexible_size: bool = False
 
     def __init__(self, config: RunnerConfig) -> None:
         config.validate()
@@ -62,6 +65,19 @@ class Runner(ABC):
     def network_hw(self) -> tuple[int, int]:
         """Network input size ``(h, w)``."""
         return (self.config.input_height, self.config.input_width)
+
+    def set_network_size(self, size_hw: tuple[int, int]) -> bool:
+        """Run at another network input size from the next frame on, where the backend can
+        (:attr:`flexible_size`); False (nothing changed) where it cannot."""
+        h, w = (int(v) for v in size_hw)
+        if (h, w) == self.network_hw:
+            return True
+        if not self.flexible_size:
+            return False
+        config = replace(self.config, input_height=h, input_width=w)
+        config.validate()
+        self.config = config
+        return True
 
     @property
     def is_loaded(self) -> bool:
@@ -102,12 +118,16 @@ class Runner(ABC):
         intrinsics: Intrinsics | None = None,
         baseline_m: float | None = None,
         output_resolution: str = "input",
+        aux_intrinsics: Intrinsics | None = None,
     ) -> np.ndarray:
         """Depth in metres ``(H, W) float32`` (or network size), NaN where invalid.
 
-        ``image``/``aux``: ``(H, W, 3) uint8`` RGB; ``aux`` needs ``baseline_m``.
+        ``image``/``aux``: ``(H, W, 3) uint8`` RGB; ``aux`` needs ``baseline_m``;
+        ``aux_intrinsics`` (the rectified aux camera's) corrects a principal-point offset
+        between the two cameras (``processing`` module docstring).
         """
-        return self.infer_full(image, aux, intrinsics, baseline_m, output_resolution).depth
+        return self.infer_full(image, aux, intrinsics, baseline_m, output_resolution,
+                               aux_intrinsics).depth
 
     def infer_full(
         self,
@@ -116,6 +136,7 @@ class Runner(ABC):
         intrinsics: Intrinsics | None = None,
         baseline_m: float | None = None,
         output_resolution: str = "input",
+        aux_intrinsics: Intrinsics | None = None,
     ) -> DepthResult:
         """:meth:`infer` plus the model's stereo confidence where it has one."""
         if intrinsics is None:
@@ -123,7 +144,7 @@ class Runner(ABC):
         if not self._loaded:
             raise RunnerError(f"{self.name} runner: call load() before infer()")
         prepared = preprocess(image, self.network_hw, intrinsics, aux, baseline_m,
-                              self.canonical_focal)
+                              self.canonical_focal, aux_intrinsics)
         outputs = self.infer_network_outputs(prepared)
         assert self.canonical_focal is not None
         lo, hi = self.valid_range(prepared.f_net)

@@ -8,12 +8,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from iid_rdepth_ros.geometry.camera import Intrinsics
+from iid_rdepth_ros.model.config import check_input_size, check_steps
 
 Backend = Literal["auto", "tensorrt", "onnxruntime", "torch"]
 __all__ = ["BACKENDS", "OUTPUT_RESOLUTIONS", "Backend", "Intrinsics", "RunnerConfig"]
 
 BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch")
 OUTPUT_RESOLUTIONS: tuple[str, ...] = ("input", "network")
+CUDA_GRAPHS: tuple[str, ...] = ("auto", "off", "capture", "compile")
+AUTOCAST: tuple[str, ...] = ("off", "fp16", "bf16")
+DEVICE_PROCESSING: tuple[str, ...] = ("auto", "on", "off")
+ORT_PROVIDERS: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
 
 
 @dataclass
@@ -37,6 +42,17 @@ class RunnerConfig:
     ``spin_wait``: onnxruntime's intra-op threads spin between operators (fastest when the
     runner has the cores to itself; the node turns it off, as its process shares the cores
     with DDS and the executor, see benchmarks/README.md).
+
+    GPU (torch backend on CUDA, ``runtime/cuda_graphs.py``): ``cuda_graphs`` ``auto`` (=
+    ``capture`` on CUDA: the whole frame, pre/post-processing included, recorded once per
+    camera size as a CUDA graph and replayed), ``compile`` (``torch.compile`` with
+    ``mode="reduce-overhead"``: fastest per frame, tens of seconds to compile the first
+    frame of each size) or ``off``; ``autocast`` ``off`` | ``fp16`` | ``bf16``;
+    ``device_processing`` ``auto`` (on for CUDA) | ``on`` | ``off``: pre/post-processing as
+    torch ops on the model's device instead of numpy/OpenCV on the host.
+    ``ort_provider``: ONNX Runtime execution provider, ``auto`` (CUDA where the installed
+    onnxruntime has it and ``device`` is not ``cpu``), ``cpu``, ``cuda``, ``tensorrt`` (the
+    last two must be installed: ``onnxruntime-gpu``; else ``load`` fails saying so).
     """
 
     backend: Backend = "auto"
@@ -52,19 +68,19 @@ class RunnerConfig:
     cache_dir: str | None = None
     spin_wait: bool = True
     stereo_refine: bool = True
+    cuda_graphs: str = "auto"
+    autocast: str = "off"
+    device_processing: str = "auto"
+    ort_provider: str = "auto"
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        for name in ("input_height", "input_width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0 or value % 32:
-                raise ValueError(f"{name} must be a positive multiple of 32, got {value!r}")
-        steps = self.diffusion_steps
-        if steps is not None and (not isinstance(steps, int) or steps < 1):
-            raise ValueError(f"diffusion_steps must be None or an integer >= 1, got {steps!r}")
+        check_input_size(self.input_height, self.input_width, "network input")
+        if self.diffusion_steps is not None:
+            check_steps(self.diffusion_steps, "diffusion_steps (or None)")
         if self.min_depth is not None and not (math.isfinite(self.min_depth)
                                                and self.min_depth > 0):
             raise ValueError(f"min_depth must be finite and > 0, got {self.min_depth!r}")
@@ -74,5 +90,14 @@ class RunnerConfig:
                 f"max_depth must be finite and > min_depth ({self.min_depth}), "
                 f"got {self.max_depth!r}"
             )
+        for name, allowed in (("cuda_graphs", CUDA_GRAPHS), ("autocast", AUTOCAST),
+                              ("device_processing", DEVICE_PROCESSING),
+                              ("ort_provider", ORT_PROVIDERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+        if self.device == "cpu" and self.ort_provider in ("cuda", "tensorrt"):
+            raise ValueError(f"ort_provider {self.ort_provider!r} runs on a GPU, but device "
+                             "is 'cpu'")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be None or >= 1, got {self.num_threads!r}")

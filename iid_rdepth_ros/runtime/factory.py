@@ -24,16 +24,45 @@ def tensorrt_usable(config: RunnerConfig) -> tuple[bool, str]:
 
 def resolve_backend(config: RunnerConfig) -> str:
     """The concrete backend for ``config.backend`` (``auto``: tensorrt > onnxruntime > torch)."""
+    return backend_choice(config)[0]
+
+
+def backend_choice(config: RunnerConfig) -> tuple[str, str]:
+    """(backend, why): the concrete backend for ``config.backend`` and, where ``auto`` passed
+    over a configured engine, the reason (else "")."""
     if config.backend != "auto":
-        return config.backend
-    if tensorrt_usable(config)[0]:
-        return "tensorrt"
+        return config.backend, ""
+    usable, why = tensorrt_usable(config)
+    if usable:
+        return "tensorrt", ""
+    note = f"engine_path {config.engine_path} not used: {why}" if config.engine_path else ""
     if is_available("onnxruntime"):
-        return "onnxruntime"
+        return "onnxruntime", note
     if is_available("torch"):
-        return "torch"
+        return "torch", note
     raise RunnerError("no inference backend is installed: install onnxruntime "
                       "(pip install onnxruntime) or torch (pip install torch)")
+
+
+def fixed_network_size(config: RunnerConfig) -> tuple[int, int] | None:
+    """The network size an exported graph or built engine fixes for ``config`` (read from its
+    metadata or sidecar), or None when the model runs at any size (a checkpoint). Unreadable
+    files give None here; loading them reports why."""
+    backend = resolve_backend(config)
+    try:
+        if backend == "tensorrt" and config.engine_path:
+            from iid_rdepth_ros.artifacts.engine_sidecar import read_sidecar
+
+            shape = (read_sidecar(config.engine_path).get("input_shapes") or {}).get("image")
+            return (int(shape[-2]), int(shape[-1])) if shape else None
+        if str(config.model_path).endswith(".onnx"):
+            from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
+
+            meta = get_metadata(Path(config.model_path).expanduser())
+            return int(meta["height"]), int(meta["width"])
+    except (ValueError, OSError, KeyError, TypeError, IndexError):
+        return None
+    return None
 
 
 def create_runner(config: RunnerConfig) -> Runner:

@@ -1,4 +1,5 @@
-"""ONNX Runtime backend: CPU execution provider, CUDA where the installed build has it.
+"""ONNX Runtime backend: CPU execution provider, CUDA or TensorRT where the installed build has
+them (``RunnerConfig.ort_provider``).
 
 Sessions use all graph optimisations and the graph rewrites of ``ort_rewrite`` (channel
 softmax as element-wise ops: same maths, much faster on the CPU provider).
@@ -22,12 +23,32 @@ from iid_rdepth_ros.runtime.base import Runner
 from iid_rdepth_ros.runtime.config import RunnerConfig
 from iid_rdepth_ros.runtime.processing import NetworkInput
 
+#: ``RunnerConfig.ort_provider`` -> ONNX Runtime's execution provider names
+PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+                  "tensorrt": "TensorrtExecutionProvider"}
 
-def _providers(ort: Any, device: str) -> list[str]:
+
+def select_providers(ort: Any, config: RunnerConfig) -> list[Any]:
+    """Execution providers for ``config.ort_provider`` (see ``RunnerConfig``), best first;
+    RunnerError when a requested one is not in this onnxruntime build."""
     available = ort.get_available_providers()
-    if device != "cpu" and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+    choice = config.ort_provider
+    if choice == "auto":
+        gpu = config.device != "cpu" and PROVIDER_NAMES["cuda"] in available
+        return [PROVIDER_NAMES["cuda"], PROVIDER_NAMES["cpu"]] if gpu else [PROVIDER_NAMES["cpu"]]
+    if PROVIDER_NAMES[choice] not in available:
+        raise RunnerError(f"ort_provider {choice!r}: this onnxruntime has no "
+                          f"{PROVIDER_NAMES[choice]} (available: {', '.join(available)}); "
+                          "install onnxruntime-gpu built for this machine's CUDA")
+    chain: list[Any] = [PROVIDER_NAMES["cpu"]]
+    if choice in ("cuda", "tensorrt") and PROVIDER_NAMES["cuda"] in available:
+        chain.insert(0, PROVIDER_NAMES["cuda"])
+    if choice == "tensorrt":  # engines and timing caches kept between sessions
+        cache = Path(config.cache_dir or Path.home() / ".cache" / "iid_rdepth_ros") / "ort_trt"
+        chain.insert(0, (PROVIDER_NAMES["tensorrt"], {
+            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache)}))
+    return chain
 
 
 def session_options(ort: Any, num_threads: int | None, spin_wait: bool = True) -> Any:
@@ -43,6 +64,9 @@ def session_options(ort: Any, num_threads: int | None, spin_wait: bool = True) -
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
+
+#: graph outputs the runner hands on (``confidence`` where the model gives one)
+OUTPUT_NAMES = ("depth", "confidence")
 
 #: Metadata two graphs must share to be the mono/stereo pair of one export.
 SAME_EXPORT_KEYS = ("model", "checkpoint_sha256", "steps", "height", "width", "canonical_focal",
@@ -114,12 +138,12 @@ class OnnxRuntimeRunner(Runner):
         if "mono" not in graphs:
             raise RunnerError(f"no mono graph next to {graphs.get('stereo')} (expected mono.onnx)")
         options = session_options(ort, self.config.num_threads, self.config.spin_wait)
-        providers = _providers(ort, self.config.device)
+        chosen = select_providers(ort, self.config)
         metas = {}
         for variant, path in graphs.items():
             try:
                 metas[variant] = get_metadata(path)
-                self._sessions[variant] = create_session(ort, path, options, providers)
+                self._sessions[variant] = create_session(ort, path, options, chosen)
             except Exception as exc:  # ORT raises its own exception types for bad files
                 self._sessions.clear()
                 raise RunnerError(f"onnxruntime cannot load {path}: {exc}") from exc
@@ -154,11 +178,15 @@ class OnnxRuntimeRunner(Runner):
             self._sessions.clear()
             raise RunnerError(f"{path} ({variant}) does not fit: " + "; ".join(problems))
 
-    def _forward(self, prepared: NetworkInput) -> np.ndarray:
+    def _forward(self, prepared: NetworkInput) -> dict[str, np.ndarray]:
         if prepared.stereo:
+            variant = "stereo"
             feeds = {"image": prepared.image, "aux": prepared.aux, "fb": prepared.fb}
-            return self._sessions["stereo"].run(["depth"], feeds)[0]
-        return self._sessions["mono"].run(["depth"], {"image": prepared.image})[0]
+        else:
+            variant, feeds = "mono", {"image": prepared.image}
+        session = self._sessions[variant]
+        names = [o.name for o in session.get_outputs() if o.name in OUTPUT_NAMES]
+        return dict(zip(names, session.run(names, feeds), strict=True))
 
     def _close(self) -> None:
         self._sessions.clear()

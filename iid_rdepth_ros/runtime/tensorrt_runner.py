@@ -1,8 +1,12 @@
-"""TensorRT 10 backend: deserialise a checked engine, run it with ``execute_async_v3``.
+"""TensorRT 10/11 backend: deserialise a checked engine, run it with ``execute_async_v3``.
 
 Uses the name-based tensor API (``num_io_tensors`` / ``get_tensor_name`` /
-``set_tensor_address``), page-locked host buffers, device buffers and a stream from pycuda,
-all created and used on one :class:`CudaWorker` thread that owns the CUDA context.
+``set_tensor_address``), the same in TensorRT 10 and 11 (checked against the real bindings in
+test/export/test_tensorrt_build_api.py), page-locked host buffers, device buffers and a stream
+from pycuda, all created and used on one :class:`CudaWorker` thread that owns the CUDA
+context. (NVIDIA's own samples have moved from pycuda to cuda-python's ``cuda.bindings``; the
+calls used here have direct equivalents there.) The engine's precision is the graph's
+(``export/precision.py``); its inputs and outputs are float32 either way.
 """
 
 from __future__ import annotations

@@ -53,6 +53,31 @@ def kitti_like_pattern(fx: float, fy: float, max_range_m: float = 120.0) -> Lida
                         max_range_m=max_range_m)
 
 
+#: near-range sensor (e.g. a 128-beam dome LiDAR on an indoor robot): 90 deg vertical field
+NEAR_BEAMS = 128
+NEAR_ELEVATION_DEG = (45.0, -45.0)
+# Mean beam spacing of the KITTI-like pattern: the near pattern keeps the same pixels per return.
+_KITTI_BEAM_SPACING_DEG = (2.0 + 24.33) / 63
+
+
+def near_range_pattern(fx: float, fy: float, max_range_m: float = 50.0) -> LidarPattern:
+    """A 128-beam pattern over +-45 deg elevation for near-range scenes.
+
+    The azimuth step scales like the KITTI-like pattern's (1 / (fx * fy)), widened by the ratio
+    of the beam spacings, so about as large a share of the pixels gets a return (~6 %) as in
+    the street pattern at any focal length: scan lines are further apart, samples along a line
+    closer together.
+    """
+    if not (fx > 0 and fy > 0):
+        raise ValueError(f"focal lengths must be positive, got fx={fx}, fy={fy}")
+    top, bottom = NEAR_ELEVATION_DEG
+    spacing = (top - bottom) / (NEAR_BEAMS - 1)
+    irregular = np.random.default_rng(128).uniform(-0.1, 0.1, NEAR_BEAMS)  # fixed per sensor
+    elev = np.linspace(top, bottom, NEAR_BEAMS) + irregular
+    step = AZIMUTH_STEP_AT_KITTI_FX * KITTI_FX ** 2 / (fx * fy) * _KITTI_BEAM_SPACING_DEG / spacing
+    return LidarPattern(elevations_deg=elev, azimuth_step_deg=step, max_range_m=max_range_m)
+
+
 def beam_pixels(pattern: LidarPattern, rays: RayGrid, phase: float) -> np.ndarray:
     """Flat indices of the left-image pixels hit by the beams (unique, sorted).
 

@@ -136,7 +136,7 @@ class Scene:
 
 
 @dataclass
-class _Builder:
+class SceneBuilder:
     """Collects geometry and materials, then freezes them into a `Scene`."""
 
     atlas: Atlas
@@ -193,7 +193,7 @@ def _car_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0.1, 1.0, 3) ** 1.5
 
 
-def _facade_material(b: _Builder) -> int:
+def _facade_material(b: SceneBuilder) -> int:
     rng = b.rng
     if rng.random() < 0.15:  # a mural / poster wall, no windows
         return b.material(str(rng.choice(MURAL_TILES)), rng.uniform(5, 12), rng.uniform(0.8, 1, 3))
@@ -204,7 +204,7 @@ def _facade_material(b: _Builder) -> int:
     return b.material(tile, rng.uniform(1.5, 6.0), _pastel(rng), FACADE, window, glass)
 
 
-def _buildings(b: _Builder, road: Road, z_lo: float, z_hi: float) -> None:
+def _buildings(b: SceneBuilder, road: Road, z_lo: float, z_hi: float) -> None:
     rng = b.rng
     kerb = road.half_width + road.curb_width + road.sidewalk_width
     for side in (-1.0, 1.0):
@@ -226,7 +226,7 @@ def _buildings(b: _Builder, road: Road, z_lo: float, z_hi: float) -> None:
             z += length
 
 
-def _far_wall(b: _Builder, z: float) -> None:
+def _far_wall(b: SceneBuilder, z: float) -> None:
     b.box(-250, 250, -b.rng.uniform(12, 40), 0, z, z + 3, _facade_material(b))
 
 
@@ -235,7 +235,7 @@ def _clear_of(cam: CameraPath, x: float, half_w: float) -> bool:
     return abs(x - cam.x) > half_w + 1.3
 
 
-def _car(b: _Builder, x: float, z: float, heading_z: bool = True) -> float:
+def _car(b: SceneBuilder, x: float, z: float, heading_z: bool = True) -> float:
     """Place a car or van with centre-line x, rear at z; returns its length."""
     rng = b.rng
     paint = b.material("paint", rng.uniform(2, 5), _car_colour(rng))
@@ -255,7 +255,7 @@ def _car(b: _Builder, x: float, z: float, heading_z: bool = True) -> float:
     return length
 
 
-def _cars(b: _Builder, road: Road, cam: CameraPath, z_lo: float, z_hi: float) -> None:
+def _cars(b: SceneBuilder, road: Road, cam: CameraPath, z_lo: float, z_hi: float) -> None:
     rng = b.rng
     for side in (-1.0, 1.0):  # parked along both kerbs
         z = z_lo + rng.uniform(0, 10)
@@ -272,7 +272,7 @@ def _cars(b: _Builder, road: Road, cam: CameraPath, z_lo: float, z_hi: float) ->
             _car(b, x, rng.uniform(z_lo + 8, z_hi - 30), heading_z=x > 0)
 
 
-def _poles(b: _Builder, road: Road, z_lo: float, z_hi: float) -> None:
+def _poles(b: SceneBuilder, road: Road, z_lo: float, z_hi: float) -> None:
     rng = b.rng
     metal = b.material("noise", 2.0, rng.uniform(0.3, 0.6) * np.ones(3))
     for side in (-1.0, 1.0):
@@ -289,7 +289,7 @@ def _poles(b: _Builder, road: Road, z_lo: float, z_hi: float) -> None:
             z += rng.uniform(12, 35)
 
 
-def _trees(b: _Builder, road: Road, z_lo: float, z_hi: float) -> None:
+def _trees(b: SceneBuilder, road: Road, z_lo: float, z_hi: float) -> None:
     rng = b.rng
     if rng.random() < 0.3:
         return
@@ -308,7 +308,7 @@ def _trees(b: _Builder, road: Road, z_lo: float, z_hi: float) -> None:
             z += rng.uniform(8, 30)
 
 
-def _props(b: _Builder, road: Road, cam: CameraPath, z_lo: float, z_hi: float) -> None:
+def _props(b: SceneBuilder, road: Road, cam: CameraPath, z_lo: float, z_hi: float) -> None:
     rng = b.rng
     for _ in range(rng.poisson(14)):
         side = rng.choice([-1.0, 1.0])
@@ -327,7 +327,7 @@ def _props(b: _Builder, road: Road, cam: CameraPath, z_lo: float, z_hi: float) -
                   mat)
 
 
-def _road(b: _Builder) -> Road:
+def _road(b: SceneBuilder) -> Road:
     rng = b.rng
     lanes = int(rng.integers(1, 3))  # lanes per direction
     lane_w = rng.uniform(3.0, 3.7)
@@ -368,7 +368,7 @@ def build_scene(rng: np.random.Generator, atlas: Atlas, sequence_length: int,
                 options: SceneOptions | None = None) -> Scene:
     """Draw one street and the camera path of a `sequence_length`-frame sequence through it."""
     opt = options or SceneOptions()
-    b = _Builder(atlas=atlas, rng=rng)
+    b = SceneBuilder(atlas=atlas, rng=rng)
     sky = b.material("sky", 1.0, np.ones(3))  # texture coordinates come from the ray direction
     road = _road(b)
     lane = road.half_width - 1.6

@@ -125,8 +125,9 @@ def _paint(col: np.ndarray, road_px: np.ndarray, scene: Scene, x: np.ndarray, z:
 
 
 def shade(scene: Scene, atlas: Atlas, rays: RayGrid, origin: np.ndarray, hits: Hits,
-          sky: np.ndarray, max_depth: float) -> np.ndarray:
-    """RGB uint8 image of one view from its ray-cast `hits`; `sky` from `sky_image`."""
+          sky: np.ndarray, max_depth: float, haze: bool = True) -> np.ndarray:
+    """RGB uint8 image of one view from its ray-cast `hits`; `sky` from `sky_image`; no haze
+    with `haze=False` (indoor scenes)."""
     o = np.asarray(origin, np.float32)
     obj, face = hits.obj, hits.face
     hit = obj > 0
@@ -194,8 +195,11 @@ def shade(scene: Scene, atlas: Atlas, rays: RayGrid, origin: np.ndarray, hits: H
     # 0.5 so that the final truncation rounds. (cv2.merge: same-shape products beat broadcasts.)
     import cv2
 
-    fog = (1 - np.exp(t * np.float32(-1 / lt.fog_m))) * np.float32(
-        1 / (1 - np.exp(-max_depth / lt.fog_m)))
+    if haze:
+        fog = (1 - np.exp(t * np.float32(-1 / lt.fog_m))) * np.float32(
+            1 / (1 - np.exp(-max_depth / lt.fog_m)))
+    else:
+        fog = np.zeros_like(t)
     gain = shade_px * (1 - fog) * np.float32(255)
     col *= cv2.merge([gain, gain, gain])
     col += cv2.merge([fog * np.float32(lt.horizon[ch] * 255) + np.float32(0.5)

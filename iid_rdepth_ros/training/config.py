@@ -262,10 +262,12 @@ def from_dict(tree: dict[str, Any]) -> TrainConfig:
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
-    """Write the resolved config as YAML."""
+    """Write the resolved config as YAML (atomically)."""
     import yaml
 
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    from iid_rdepth_ros.artifacts.files import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def _deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:

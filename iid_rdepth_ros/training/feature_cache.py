@@ -207,7 +207,8 @@ class FeatureCache:
 
     def _open_disk(self) -> None:
         assert self.path is not None
-        self.arrays = {p.stem: np.load(p, mmap_mode="r") for p in self.path.glob("*.npy")}
+        self.arrays = {p.stem: np.load(p, mmap_mode="r", allow_pickle=False)
+                       for p in self.path.glob("*.npy")}
 
     # -- reading ----------------------------------------------------------------------------
     def batch(self, indices: Sequence[int], *, aux: bool = False) -> dict[str, Any]:

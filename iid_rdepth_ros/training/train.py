@@ -51,7 +51,7 @@ import torch
 from iid_rdepth_ros.artifacts.checkpoint_ref import NAMED_CHECKPOINTS
 from iid_rdepth_ros.datasets import get_dataset, resolve_crop
 from iid_rdepth_ros.datasets.frames import DepthFrames, collate
-from iid_rdepth_ros.training import distributed
+from iid_rdepth_ros.training import distributed, run_dir
 from iid_rdepth_ros.training.config import TrainConfig, save_config
 from iid_rdepth_ros.training.distributed import DistContext
 from iid_rdepth_ros.training.feature_cache import FeatureCache
@@ -61,11 +61,9 @@ from iid_rdepth_ros.training.losses import (
     silog_loss_global,
 )
 from iid_rdepth_ros.training.resume_state import load_state, save_state, state_dir
+from iid_rdepth_ros.training.run_dir import CONFIG_FILE, LOG_FILE, RESUME_DIR
 from iid_rdepth_ros.training.schedule import lr_factor
 
-RESUME_DIR = "resume"
-LOG_FILE = "log.jsonl"
-CONFIG_FILE = "config.yaml"
 REPORT_KEYS = ("rmse", "abs_rel", "silog", "d1")
 DISK_CACHE_WAIT_S = 24 * 3600.0  # how long ranks > 0 wait for rank 0 to build a disk cache
 
@@ -679,11 +677,14 @@ def _card(run: _Run, stage: int, step: int, metrics: dict[str, Any]) -> dict[str
 
 
 def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None,
-          command: str | None = None) -> dict[str, Any]:
+          command: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run the stages ``config.stage`` asks for; return a summary.
 
     ``resume`` continues from ``out_dir/resume``; ``stop_after`` stops (leaving a resume state)
     after that many optimisation steps in this call; ``command`` is recorded in model cards.
+    A fresh run refuses an ``out_dir`` holding another run's resume state or checkpoints unless
+    ``overwrite`` (which removes them first), and removes what it wrote if it fails before its
+    first resume state (``training/run_dir.py``).
     The result holds ``out_dir``, ``checkpoints`` (name -> path), per-stage summaries under
     ``stages`` (losses, val metrics, wall and CPU seconds per step, and the trained ``model``
     object of the stages run in this call), ``stopped_early``, and ``stage`` / ``step`` reached,
@@ -694,13 +695,13 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     torch.set_num_threads(cfg.num_threads)
     ctx, device = distributed.setup(cfg.device, resolve_device)
     try:
-        return _train(cfg, ctx, device, resume, stop_after, command)
+        return _train(cfg, ctx, device, resume, stop_after, command, overwrite)
     finally:
         distributed.teardown(ctx)
 
 
 def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, resume: bool,
-           stop_after: int | None, command: str | None) -> dict[str, Any]:
+           stop_after: int | None, command: str | None, overwrite: bool) -> dict[str, Any]:
     if cfg.batch_size % ctx.world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {ctx.world} "
                          "processes (it is the global batch, split evenly over the ranks)")
@@ -709,39 +710,50 @@ def _train(cfg: TrainConfig, ctx: DistContext, device: torch.device, resume: boo
     for split in ("train", "val"):  # fail now, not after hours, on a missing split or file
         if getattr(cfg.data, split) is not None:
             run.frames(split)
+    has_state = state_dir(out / RESUME_DIR) is not None
+    stale: list[Path] = []
     if resume:
-        if state_dir(out / RESUME_DIR) is None:
-            raise FileNotFoundError(f"nothing to resume in {out} (no {RESUME_DIR}/ state)")
+        if not has_state:
+            raise FileNotFoundError(f"nothing to resume in {out} (no {RESUME_DIR}/ state; a "
+                                    "run that fails before its first one leaves nothing to "
+                                    "resume: start it again without --resume)")
         saved = load_state(out / RESUME_DIR, restore_rng=True)
         run.state = {k: saved.get(k, v) for k, v in run.state.items()}
         if run.state["stage"] not in run.stages:
             raise ValueError(f"resume state is in stage {run.state['stage']}, but this config "
                              f"trains stage(s) {run.stages}")
-    else:
-        taken = state_dir(out / RESUME_DIR) is not None or (out / CONFIG_FILE).exists()
-        distributed.barrier(ctx)  # every rank has looked before rank 0 writes
-        if taken:
-            raise FileExistsError(f"{out} already holds a training run; continue it with "
-                                  "--resume or choose another output directory")
+    else:  # the same verdict on every rank (training/run_dir.py)
+        stale = run_dir.check_fresh(out, has_state, overwrite)
+    distributed.barrier(ctx)  # every rank has looked before rank 0 writes
+    claim = None
     if ctx.is_main:
+        run_dir.remove(stale + run_dir.temporary_files(out))
+        claim = None if resume else run_dir.Claim(out)
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / CONFIG_FILE)
     distributed.barrier(ctx)
 
     result: dict[str, Any] = {"out_dir": str(out), "stages": {}, "stopped_early": False,
                               "rank": ctx.rank, "world_size": ctx.world}
-    for stage in run.stages:
-        if str(stage) in run.state["done"]:
-            result["stages"][stage] = run.state["done"][str(stage)]
-            continue
-        if run.budget is not None and run.budget <= 0:
-            result["stopped_early"] = True
-            break
-        summary = _run_stage(run, stage)
-        result["stages"][stage] = summary
-        if "stopped_at" in summary:
-            result["stopped_early"] = True
-            break
+    try:
+        for stage in run.stages:
+            if str(stage) in run.state["done"]:
+                result["stages"][stage] = run.state["done"][str(stage)]
+                continue
+            if run.budget is not None and run.budget <= 0:
+                result["stopped_early"] = True
+                break
+            summary = _run_stage(run, stage)
+            result["stages"][stage] = summary
+            if "stopped_at" in summary:
+                result["stopped_early"] = True
+                break
+    except BaseException:
+        # failed before its first resume state: nothing to resume, so leave the folder as it
+        # was and the same command can run again
+        if claim is not None and state_dir(out / RESUME_DIR) is None:
+            claim.undo()
+        raise
     result["checkpoints"] = dict(run.state["checkpoints"])
     result["stage"] = run.state["stage"]
     result["step"] = run.state["step"]

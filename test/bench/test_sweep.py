@@ -12,7 +12,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from iid_rdepth_ros.bench.matmul_peak import measure_matmul_peak
-from iid_rdepth_ros.bench.sweep import summarise
+from iid_rdepth_ros.bench.sweep import SweepOptions, cases, summarise
 from iid_rdepth_ros.cli.main import main
 from iid_rdepth_ros.export.flops import count_flops
 from iid_rdepth_ros.model import build_model, get_preset
@@ -81,6 +81,7 @@ def test_tiny_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(argv) == 0
     result = json.loads((out / "bench.json").read_text())
     rows = result["rows"]
+    rows = [r for r in rows if r.get("device", "cpu") == "cpu"]
     assert len(rows) == 4 and not [r for r in rows if "error" in r]
     for r in rows:
         assert 0 < r["latency_ms_min"] <= r["latency_ms_median"] <= r["latency_ms_p95"]
@@ -93,4 +94,30 @@ def test_tiny_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert result["matmul_peak"]["flops_per_s"] > 0
     md = (out / "bench.md").read_text()
     assert "iid-rdepth bench --model" in md and md.count("| onnxruntime |") >= 2
+    if not torch.cuda.is_available():  # GPU rows are skipped with the reason
+        assert result["gpu_rows"].startswith("skipped: no CUDA device")
+        assert "GPU rows: skipped: no CUDA device" in md
+    else:
+        gpu = [r for r in rows if r.get("device") == "cuda"]
+        assert result["gpu_rows"] == "measured" and gpu
     assert "wrote" in capsys.readouterr().out
+
+
+def test_gpu_cases_per_configuration() -> None:
+    options = SweepOptions(model="m", backends=("torch", "onnxruntime"), variants=("mono",),
+                           steps=(4,), sizes=((192, 640),),
+                           gpu_modes=(("off", "fp32"), ("capture", "fp16")))
+    assert len(cases(options)) == 2
+    gpu = [c for c in cases(options, gpu=True) if c.device == "cuda"]
+    assert [(c.backend, c.cuda_graphs, c.precision) for c in gpu] == \
+        [("torch", "off", "fp32"), ("torch", "capture", "fp16")]
+    assert gpu[1].label == "torch/mono/T4/192x640/cuda/graphs-capture/fp16"
+    no_torch = SweepOptions(model="m", backends=("onnxruntime",), variants=("mono",),
+                            steps=(4,), sizes=((192, 640),))
+    assert all(c.device == "cpu" for c in cases(no_torch, gpu=True))
+
+
+def test_gpu_mode_option_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--gpu-modes", "capture:fp8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "CUDA_GRAPHS:PRECISION" in err and len(err.splitlines()) == 1, err

@@ -25,13 +25,15 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_export_writes_graphs_sidecar_and_reports(ckpt: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "onnx"
+    # a 4:3 camera within a 64x192 pixel budget: the graph keeps its aspect
     code = main(["export", "--model", ckpt, "--out", str(out), "--height", "64",
-                 "--width", "192", "--steps", "1"])
+                 "--width", "192", "--steps", "1", "--camera", "640x480"])
     text = capsys.readouterr().out
     assert code == 0, text
+    assert "camera 640x480: graph size 96x128 (HxW, aspect kept within 64x192 pixels)" in text
     assert (out / "mono.onnx").is_file() and (out / "stereo.onnx").is_file()
     sidecar = json.loads((out / "export.json").read_text())
-    assert (sidecar["height"], sidecar["width"], sidecar["steps"]) == (64, 192, 1)
+    assert (sidecar["height"], sidecar["width"], sidecar["steps"]) == (96, 128, 1)
     assert text.count("TensorRT 10 compatibility: OK") == 2
     assert text.count("ONNX Runtime vs PyTorch") == 2 and "ABOVE" not in text
 
@@ -53,6 +55,11 @@ def test_user_errors_are_one_line_and_exit_2(argv: list[str], words: str, ckpt: 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+def test_camera_size_is_width_x_height(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--out", "x", "--camera", "640"]) == 2
+    assert "expected WIDTHxHEIGHT in pixels (e.g. 1280x720), got '640'" in capsys.readouterr().err
 
 
 def test_build_engine_without_tensorrt_names_what_to_install(

@@ -93,4 +93,4 @@ def test_the_fine_tuned_model_exports_and_says_where_it_came_from(chain: Path) -
     assert card["steps"]["fine_tune"] == 40
     assert "--init-from default" in card["command"]
     _, _, robot_block = readme_chain()
-    assert "iid-rdepth build-engine --onnx runs/robot/onnx" in robot_block
+    assert "iid-rdepth build-engine --onnx runs/robot/onnx-fp16" in robot_block

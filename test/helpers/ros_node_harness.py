@@ -147,10 +147,10 @@ class Harness(NodeDriver):
 
     def __init__(self, context: Any, namespace: str, keep: int = 400, **driver: Any) -> None:
         super().__init__(context, namespace, keep=keep, name=f"harness_{namespace}", **driver)
-        self.image_pub = self.publishers["image"]
-        self.info_pub = self.publishers["camera_info"]
-        self.aux_pub = self.publishers["aux/image"]
-        self.aux_info_pub = self.publishers["aux/camera_info"]
+        self.image_pub = self.publishers.get("image")
+        self.info_pub = self.publishers.get("camera_info")
+        self.aux_pub = self.publishers.get("aux/image")
+        self.aux_info_pub = self.publishers.get("aux/camera_info")
 
     @property
     def received(self) -> dict[str, list[tuple[float, Any]]]:
@@ -309,6 +309,37 @@ class MainCamera:
         self._thread.join(2.0)
 
 
+def run_camera(domain_id: int, namespace: str, frames: dict[str, Any], log_dir: Path, *,
+               profile: bool = True, timeout: float = 120.0, **options: Any) -> list[int]:
+    """Publish ``frames`` (``left``, optional ``right``, ``camera``; see camera_process.py)
+    from a camera driver in its own process until done; returns the published stamps (ns).
+    ``profile``: the camera process uses the shipped Fast DDS profile (large shared-memory
+    segment, docs/dds.md); ``options``: camera_process.py options (``qos``, ``rate``,
+    ``count``, ``aux_delay``, ``compressed``)."""
+    from iid_rdepth_ros.ros.dds import DEFAULT_FASTDDS_PROFILE
+
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    npz = Path(tempfile.mkstemp(suffix=".npz", dir=log_dir)[1])
+    np.savez(npz, **frames)
+    args = [sys.executable, str(Path(__file__).with_name("camera_process.py")), namespace,
+            str(npz)]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        args += [flag] if value is True else [] if value is False else [flag, str(value)]
+    env = dict(os.environ, **ros_env(domain_id), OMP_NUM_THREADS="1")
+    env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+    if profile:
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = DEFAULT_FASTDDS_PROFILE
+    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+    npz.unlink()
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and lines and lines[-1].startswith("done"), (
+        f"camera process failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}")
+    return [int(line.split()[1]) for line in lines if line.startswith("published ")]
+
+
 def _wait_future(future: Any, timeout: float) -> Any:
     end = time.monotonic() + timeout
     while not future.done() and time.monotonic() < end:
@@ -386,13 +417,19 @@ def ros_context(domain_id: int) -> Iterator[Any]:
 @contextmanager
 def running_node(domain_id: int, namespace: str, params: dict[str, Any], log_dir: Path, *,
                  keep: int = 400, wait: bool = True, warm: bool = False, log_tail: int = 3000,
+                 driver: dict[str, Any] | None = None,
                  **node_options: Any) -> Iterator[tuple[Harness, NodeProcess]]:
-    """The node under test in its own process plus the test's driver of it, on their own
-    ROS domain: ready (``wait``) and warmed by one frame (``warm``); on exit the node must
-    end cleanly (exit status 0; its log tail is printed)."""
+    """The node under test in its own process plus the test's driver of it (``driver``:
+    NodeDriver options, e.g. ``input_qos``, ``outputs``), on their own ROS domain: ready
+    (``wait``) and warmed by one frame (``warm``); on exit the node must end cleanly (exit
+    status 0; its log tail is printed)."""
     with ros_context(domain_id) as context:
         node = NodeProcess(domain_id, namespace, params, Path(log_dir), **node_options)
-        harness = Harness(context, namespace, keep=keep)
+        try:
+            harness = Harness(context, namespace, keep=keep, **(driver or {}))
+        except BaseException:
+            node.stop()
+            raise
         try:
             if wait:
                 harness.wait_ready(node)

@@ -12,6 +12,7 @@ from sensor_msgs.msg import CameraInfo  # noqa: E402
 from iid_rdepth_ros.ros.camera_info import (  # noqa: E402
     CameraInfoError,
     baseline_from_info,
+    distortion_note,
     intrinsics_from_info,
     rescale_camera_info,
 )
@@ -45,6 +46,45 @@ def test_intrinsics_and_baseline_from_camera_info() -> None:
     assert err.value.kind == "baseline"
 
 
+def test_baseline_outside_its_bounds_is_refused() -> None:
+    broken = _info(700.0, 700.0, 1, 1, 4, 4, tx=-1e30)
+    with pytest.raises(CameraInfoError) as err:
+        baseline_from_info(broken, max_baseline=3.0)
+    assert str(err.value) == ("aux camera_info gives a stereo baseline of 1.42857e+27 m "
+                              "(P[3] = -1e+30, P[0] = 700), outside 0.001..3 m (max_baseline)")
+    assert err.value.kind == "baseline_range"
+    with pytest.raises(CameraInfoError, match="outside 0.001"):
+        baseline_from_info(_info(700.0, 700.0, 1, 1, 4, 4, tx=-700.0 * 1e-4))
+    assert baseline_from_info(_info(700.0, 700.0, 1, 1, 4, 4, tx=-700.0 * 2.5),
+                              3.0) == pytest.approx(2.5)
+
+
+def test_camera_info_of_another_aspect_is_refused() -> None:
+    info = _info(350.0, 350.0, 319.5, 239.5, 640, 480)
+    with pytest.raises(CameraInfoError) as err:
+        intrinsics_from_info(info, (120, 400))
+    assert err.value.kind == "info_size"
+    assert str(err.value) == ("camera_info is for a 640x480 image but the image is 400x120 "
+                              "(another aspect ratio: scaling it would stretch the camera); "
+                              "frame skipped")
+    # same aspect (binned / resized camera) is rescaled; rounding of odd sizes is tolerated
+    kitti = _info(721.0, 721.0, 609.6, 172.9, 1242, 375)
+    half = intrinsics_from_info(kitti, (188, 621))
+    assert half.fx == pytest.approx(360.5) and half.fy == pytest.approx(721 * 188 / 375)
+
+
+def test_distortion_note() -> None:
+    info = _info(700.0, 700.0, 1, 1, 4, 4)
+    assert distortion_note(info) == "plumb_bob distortion D = [0.1, -0.2, 0, 0, 0]"
+    info.distortion_model = "equidistant"
+    info.d = [0.01, 0.002, 0.0, 0.0]
+    assert distortion_note(info) == "equidistant distortion D = [0.01, 0.002, 0, 0]"
+    info.d = [0.0] * 5
+    assert distortion_note(info) == ""
+    info.d = []
+    assert distortion_note(info) == ""
+
+
 def test_rescaled_camera_info_matches_depth_size() -> None:
     info = _info(720.0, 720.0, 620.0, 187.0, 1242, 375, tx=-720.0 * 0.54)
     info.header.frame_id = "left"
@@ -58,6 +98,17 @@ def test_rescaled_camera_info_matches_depth_size() -> None:
     np.testing.assert_allclose([k[0, 0], k[1, 1]], [720 * sx, 720 * sy])
     np.testing.assert_allclose([k[0, 2], k[1, 2]], [(620.5) * sx - 0.5, 187.5 * sy - 0.5])
     assert p[0, 3] / p[0, 0] == pytest.approx(-0.54)  # baseline preserved
-    assert list(out.d) == [0.0] * 5 and list(out.r) == [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
+    # pixel-aligned with the input: its distortion model, D and R are kept
+    assert out.distortion_model == "plumb_bob"
+    assert list(out.d) == [0.1, -0.2, 0.0, 0.0, 0.0]
+    assert list(out.r) == [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
     same = rescale_camera_info(info, intr, (375, 1242), (375, 1242))
     np.testing.assert_allclose(np.array(same.k), np.array(info.k))
+    np.testing.assert_allclose(np.array(same.p), np.array(info.p))
+    # K of a rectified camera (K != P) stays the input's K, scaled
+    info.k = [730.0, 0.0, 600.0, 0.0, 730.0, 180.0, 0.0, 0.0, 1.0]
+    info.r = [0.9998, 0.02, 0.0, -0.02, 0.9998, 0.0, 0.0, 0.0, 1.0]
+    out = rescale_camera_info(info, intr, (192, 640), (375, 1242))
+    assert out.k[0] == pytest.approx(730 * sx) and out.k[2] == pytest.approx(600.5 * sx - 0.5)
+    assert out.p[0] == pytest.approx(720 * sx)
+    assert list(out.r) == list(info.r)

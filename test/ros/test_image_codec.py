@@ -9,12 +9,13 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from iid_rdepth_ros.ros.image_codec import (  # noqa: E402
     ImageFormatError,
     array_to_image,
+    compressed_to_rgb,
     depth_to_image,
     image_to_array,
     image_to_rgb,
@@ -85,8 +86,10 @@ def test_bad_images_raise_with_kind() -> None:
     good = _raw_image(np.zeros((4, 4, 3), np.uint8), "rgb8")
     bad = Image(height=4, width=4, encoding="yuv422", step=8)
     bad.data = bytes(32)
-    with pytest.raises(ImageFormatError, match="unsupported encoding 'yuv422'") as err:
+    with pytest.raises(ImageFormatError) as err:
         image_to_rgb(bad)
+    assert str(err.value) == ("unsupported camera image encoding 'yuv422' (supported: rgb8, "
+                              "bgr8, mono8, rgba8, bgra8)")
     assert err.value.kind == "encoding"
     empty = Image(height=0, width=4, encoding="rgb8", step=12)
     with pytest.raises(ImageFormatError, match="empty") as err:
@@ -103,7 +106,45 @@ def test_bad_images_raise_with_kind() -> None:
         image_to_rgb(narrow)
     assert err.value.kind == "step"
     depth = _raw_image(np.ones((2, 2), np.float32), "32FC1")
-    with pytest.raises(ImageFormatError, match="not a camera encoding"):
+    with pytest.raises(ImageFormatError, match="unsupported camera image encoding '32FC1'"):
         image_to_rgb(depth)
     with pytest.raises(ValueError, match="32FC1 needs dtype float32"):
         array_to_image(np.zeros((2, 2)), "32FC1")
+
+
+def _compressed(pixels: np.ndarray, fmt: str, ext: str = ".png") -> CompressedImage:
+    import cv2
+
+    ok, data = cv2.imencode(ext, pixels)
+    assert ok
+    msg = CompressedImage(format=fmt)
+    msg.data = data.tobytes()
+    return msg
+
+
+def test_compressed_images_decode_to_rgb() -> None:
+    rgb = RNG.integers(0, 256, size=(6, 5, 3), dtype=np.uint8)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    # image_transport's compressed plugin: colour stored as bgr8
+    for fmt in ("png", "bgr8; png compressed bgr8", "rgb8; png compressed bgr8"):
+        np.testing.assert_array_equal(compressed_to_rgb(_compressed(bgr, fmt)), rgb)
+    np.testing.assert_array_equal(compressed_to_rgb(_compressed(rgb, "rgb8; png compressed rgb8")),
+                                  rgb)
+    grey = rgb[..., 0].copy()
+    out = compressed_to_rgb(_compressed(grey, "mono8; png compressed mono8"))
+    assert out.shape == (6, 5, 3) and np.array_equal(out[..., 1], grey)
+    v, u = np.mgrid[0:16, 0:24]
+    smooth = np.stack([u * 10, v * 15, 255 - u * 10], axis=-1).astype(np.uint8)  # RGB ramps
+    jpeg = compressed_to_rgb(_compressed(np.ascontiguousarray(smooth[..., ::-1]),
+                                         "bgr8; jpeg compressed bgr8", ".jpg"))
+    assert jpeg.shape == smooth.shape and np.abs(jpeg.astype(int) - smooth).mean() < 4
+    with pytest.raises(ImageFormatError) as err:
+        compressed_to_rgb(CompressedImage(format="h264"))
+    assert err.value.kind == "format"
+    assert str(err.value) == ("unsupported compressed image format 'h264' (supported: jpeg, "
+                              "png, as image_transport's compressed plugin writes them)")
+    broken = CompressedImage(format="jpeg")
+    broken.data = b"not a jpeg"
+    with pytest.raises(ImageFormatError, match="could not be decoded") as err:
+        compressed_to_rgb(broken)
+    assert err.value.kind == "decode"

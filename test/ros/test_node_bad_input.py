@@ -26,6 +26,8 @@ from ros_node_harness import (  # noqa: E402
 )
 from sensor_msgs.msg import Image  # noqa: E402
 
+from iid_rdepth_ros.geometry.camera import Intrinsics  # noqa: E402
+from iid_rdepth_ros.ros.camera_info import make_camera_info  # noqa: E402
 from iid_rdepth_ros.ros.image_codec import image_to_array  # noqa: E402
 
 DOMAIN_ID = free_domain(43)
@@ -80,7 +82,8 @@ def test_unsupported_encoding(rig: tuple[Harness, NodeProcess]) -> None:
     harness, node = rig
     _send_bad_images(harness, lambda s: _raw(CAM_H, CAM_W, "yuv422", CAM_W * 2,
                                              CAM_W * 2 * CAM_H, s))
-    _check_kind(harness, node, "encoding", "unsupported encoding 'yuv422'")
+    _check_kind(harness, node, "encoding", "image: unsupported camera image encoding 'yuv422' "
+                "(supported: rgb8, bgr8, mono8, rgba8, bgra8); frame skipped")
 
 
 def test_zero_size_image(rig: tuple[Harness, NodeProcess]) -> None:
@@ -164,3 +167,69 @@ def test_stamps_going_backwards(rig: tuple[Harness, NodeProcess]) -> None:
     # the frame in the past is still processed (bag loop / clock reset): buffers reset
     assert harness.wait_for(lambda: harness.find("depth", old) is not None, 5.0)
     _check_kind(harness, node, "stamp_backwards", "stamp went backwards")
+
+
+def test_camera_info_of_another_aspect_refuses_the_frame(rig: tuple[Harness, NodeProcess]
+                                                         ) -> None:
+    harness, node = rig
+    stamps = []
+    for _ in range(REPEATS):
+        stamp = harness.stamp_now()
+        info = make_camera_info((480, 640), Intrinsics(350.0, 350.0, 319.5, 239.5), None,
+                                stamp, "cam_left_optical")
+        harness.publish(synthetic_rgb(9), stamp=stamp, info=info)
+        stamps.append(stamp)
+        time.sleep(0.1)
+    _check_kind(harness, node, "info_size",
+                "camera_info is for a 640x480 image but the image is 400x120 (another aspect "
+                "ratio: scaling it would stretch the camera); frame skipped")
+    assert all(harness.find("depth", s) is None for s in stamps)  # refused, not rescaled
+
+
+def test_implausible_aux_baseline_runs_mono(rig: tuple[Harness, NodeProcess]) -> None:
+    harness, node = rig
+    rgb = synthetic_rgb(12)
+    for _ in range(REPEATS):
+        stamp = harness.stamp_now()
+        broken = harness.camera_info(stamp, "cam_right_optical", baseline=1e30 / 280.0)
+        out = harness.request(rgb, aux=stereo_partner(rgb), aux_info=broken)
+        assert out["depth"] is not None
+        assert harness.diagnostics(timeout=3.0)["aux view"] == "absent"
+    _check_kind(harness, node, "aux_baseline_range",
+                "aux camera_info gives a stereo baseline of 3.57143e+27 m (P[3] = -1e+30, "
+                "P[0] = 280), outside 0.001..3 m (max_baseline); using mono")
+
+
+def test_distorted_camera_info_is_reported_once_and_kept_in_depth_info(
+        rig: tuple[Harness, NodeProcess]) -> None:
+    harness, node = rig
+    warning = "main camera_info has a plumb_bob distortion D = [-0.2, 0.05, 0.001, 0, 0]"
+    for model, d in (("plumb_bob", [-0.2, 0.05, 0.001, 0.0, 0.0]),
+                     ("equidistant", [0.01, -0.003, 0.0, 0.0])):
+        for _ in range(3):
+            stamp = harness.stamp_now()
+            info = make_camera_info((CAM_H, CAM_W), Intrinsics(280.0, 280.0, 199.5, 59.5),
+                                    None, stamp, "cam_left_optical", distortion_model=model,
+                                    d=d, r=[0.999, 0.04, 0, -0.04, 0.999, 0, 0, 0, 1.0])
+            harness.publish(synthetic_rgb(13), stamp=stamp, info=info)
+            assert harness.wait_for(lambda s=stamp: all(
+                harness.find(k, s) is not None for k in ("depth", "info", "points")), 10.0), (
+                {k: harness.find(k, stamp) is not None for k in ("depth", "info", "points")},
+                node.log()[-2000:])
+            out = {k: harness.find(k, stamp) for k in ("info", "points")}
+            published = out["info"]
+            assert published.distortion_model == model and list(published.d) == d
+            assert list(published.r) == list(info.r)
+            assert list(published.k) == list(info.k) and list(published.p) == list(info.p)
+            assert out["points"] is not None
+        diag = harness.diagnostics(timeout=3.0)
+        text = diag["warning main camera distortion"]
+        assert text.startswith(f"{model} distortion D = [") and "rectified" in text
+        assert diag["_level"] == "1"  # WARN
+    log = node.log()
+    assert log.count(warning) == 1  # one warning per distortion seen, not per frame
+    assert log.count("main camera_info has a equidistant distortion") == 1
+    assert "image_proc's rectify node" in log
+    # an undistorted camera_info again: the warning clears
+    harness.request(synthetic_rgb(14))
+    assert "warning main camera distortion" not in harness.diagnostics(timeout=3.0)

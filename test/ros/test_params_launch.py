@@ -76,7 +76,7 @@ def test_descriptors_ranges_and_unconfigured_changes(node: DepthNode) -> None:
     assert "read-only after configure" in described["backend"].description
     assert "read-only" not in described["colormap"].description
     assert {"min_depth", "max_depth", "colormap", "points_stride", "publish_points",
-            "publish_colorized", "points_color"} == DYNAMIC
+            "publish_colorized", "points_color", "min_confidence"} == DYNAMIC
     # unconfigured: fixed parameters may change; ranges and choices are enforced
     ok = node.set_parameters([Parameter("backend", value="torch")])[0]
     assert ok.successful
@@ -113,6 +113,34 @@ def test_unquoted_off_on_the_command_line() -> None:
         depth_node = DepthNode(context=context)
         assert depth_node._param("aux_mode") == "off"
         assert depth_node._param("points_stride") == 3
+        depth_node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_integers_for_float_parameters_and_wrongly_typed_values() -> None:
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID,
+               args=["--ros-args", "-p", "max_depth:=20", "-p", "sync_tolerance:=0",
+                     "-p", "min_depth:=near"])
+    try:
+        depth_node = DepthNode(context=context)
+        for name, value in (("max_depth", 20.0), ("sync_tolerance", 0.0)):
+            got = depth_node.get_parameter(name)
+            assert got.value == value and got.type_ == Parameter.Type.DOUBLE
+        result = depth_node.set_parameters([Parameter("max_depth", value=30)])[0]
+        assert result.successful and depth_node.get_parameter("max_depth").value == 30.0
+        assert depth_node.get_parameter("max_depth").type_ == Parameter.Type.DOUBLE
+        # a string for a number: one message, the default kept, configure refused
+        assert depth_node._param_errors == {
+            "min_depth": "min_depth must be a number in 0.001..1000, got 'near'"}
+        assert depth_node.get_parameter("min_depth").value == 0.5
+        from rclpy.lifecycle import TransitionCallbackReturn
+
+        assert depth_node.trigger_configure() != TransitionCallbackReturn.SUCCESS
+        # set right, the parameter no longer blocks configure
+        assert depth_node.set_parameters([Parameter("min_depth", value=1)])[0].successful
+        assert depth_node._param_errors == {} and depth_node._param("min_depth") == 1.0
         depth_node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)

@@ -87,6 +87,32 @@ def test_mono_fallback_when_aux_late_or_absent_then_reengage() -> None:
     assert sync.add_main(msg(t), t).ready[0].aux_image is not None
 
 
+def test_first_frame_waits_for_an_announced_aux_camera() -> None:
+    # without publishers on the aux topic the first frame runs mono at once
+    sync = InputSync("auto", tolerance_s=0.01, wait_s=0.06)
+    sync.add_info(msg(0.0), 0.0)
+    sync.add_aux_info(msg(0.0, "auxinfo"), 0.0)
+    out = sync.add_main(msg(1.0, "m0"), 1.0)
+    assert out.ready[0].aux_image is None and out.ready[0].mono_reason == "aux stream absent"
+    # the aux topic has a publisher: the first main frame waits for its partner
+    sync.set_aux_publishers(1)
+    assert sync.add_main(msg(2.0, "m1"), 2.0).ready == [] and sync.pending == 1
+    out = sync.add_aux(msg(2.0, "a1"), 2.03)
+    assert [(f.image.name, f.aux_image.name) for f in out.ready] == [("m1", "a1")]
+    # ... but not longer than wait_s
+    sync2 = InputSync("auto", tolerance_s=0.01, wait_s=0.06)
+    sync2.add_info(msg(0.0), 0.0)
+    sync2.set_aux_publishers(1)
+    assert sync2.add_main(msg(5.0, "m"), 5.0).ready == []
+    out = sync2.poll(5.07)
+    assert out.ready[0].aux_image is None and "sync_tolerance" in out.ready[0].mono_reason
+    # a paused aux stream whose publisher is still there: waited for again (wait_s at most)
+    sync.add_aux(msg(2.1, "a2"), 2.1)
+    assert sync.add_main(msg(9.0, "m2"), 9.0).ready == []  # 7 s later: stale, but announced
+    sync2.set_aux_publishers(0)
+    assert not sync2.aux_expected(6.0)
+
+
 def test_no_wait_when_newer_aux_already_passed() -> None:
     sync = InputSync("auto", tolerance_s=0.005)
     sync.add_info(msg(0.0), 0.0)

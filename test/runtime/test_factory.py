@@ -196,3 +196,38 @@ def test_session_options_spin_wait() -> None:
     assert session_options(ort, 2, spin_wait=False).get_session_config_entry(key) == "0"
     with pytest.raises(Exception, match="not exist|not found|allow_spinning"):
         session_options(ort, 2).get_session_config_entry(key)  # ORT's default (spinning) kept
+
+
+def test_auto_backend_says_why_a_configured_engine_is_not_used(tmp_path: Path) -> None:
+    from iid_rdepth_ros.runtime.factory import backend_choice
+
+    missing = RunnerConfig(backend="auto", engine_path=str(tmp_path / "mono.fp16.engine"))
+    backend, note = backend_choice(missing)
+    assert backend in ("onnxruntime", "torch")
+    assert note == (f"engine_path {tmp_path / 'mono.fp16.engine'} not used: engine "
+                    f"{tmp_path / 'mono.fp16.engine'} does not exist")
+    assert backend_choice(RunnerConfig(backend="auto")) == (backend, "")
+    assert backend_choice(RunnerConfig(backend="torch", engine_path="x.engine")) == ("torch", "")
+
+
+def test_onnxruntime_hands_on_a_graph_confidence(tmp_path: Path) -> None:
+    from onnx_graphs import write_tiny_graphs
+
+    from iid_rdepth_ros.runtime.factory import fixed_network_size
+
+    graphs = write_tiny_graphs(tmp_path / "tiny", 64, 192)
+    config = RunnerConfig(backend="onnxruntime", model_path=str(graphs["stereo"]),
+                          input_height=64, input_width=192, num_threads=1)
+    assert fixed_network_size(RunnerConfig(model_path=str(graphs["mono"]))) == (64, 192)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (120, 360, 3), dtype=np.uint8)
+    intr = Intrinsics(300.0, 300.0, 179.5, 59.5)
+    with open_runner(config) as runner:
+        mono = runner.infer_full(img, intrinsics=intr)
+        assert mono.confidence is None
+        same = runner.infer_full(img, img, intr, baseline_m=0.1)
+        assert same.confidence is not None and same.confidence.shape == (120, 360)
+        np.testing.assert_allclose(same.confidence, 1.0, atol=1e-5)
+        other = runner.infer_full(img, 255 - img, intr, baseline_m=0.1)
+        assert np.nanmean(other.confidence) < 0.9
+        np.testing.assert_allclose(same.depth, mono.depth)

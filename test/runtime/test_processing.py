@@ -152,3 +152,49 @@ def test_runner_confidence_follows_the_depth_size_and_validity() -> None:
         assert conf[valid].min() >= 0.0 and conf[valid].max() <= 1.0
         assert np.array_equal(runner.infer(image, image, intr, 0.1), stereo.depth,
                               equal_nan=True)
+
+
+def test_letterbox_keeps_the_aspect_and_crops_the_padding() -> None:
+    # a 4:3 camera in a 64x192 network input: scaled by 0.2, 96 padding columns
+    img = _image(320, 480)
+    intr = Intrinsics(fx=400.0, fy=400.0, cx=239.5, cy=159.5)
+    prep = preprocess(img, NET, intr)
+    assert prep.fit is not None and prep.content_hw == (64, 96)
+    assert prep.f_net == pytest.approx(400.0 * 0.2)
+    left = prep.fit.offset[1]
+    # the content is the resized image, the padding mirrors it (no black bars)
+    content = prep.image[0, :, :, left:left + 96]
+    expected = resize_image(img, (64, 96)).transpose(2, 0, 1) / 255.0
+    np.testing.assert_allclose(content, expected, atol=1e-6)
+    np.testing.assert_allclose(prep.image[0, :, :, left - 1], content[:, :, 1], atol=1e-6)
+    net = np.full(NET, 5.0, np.float32)
+    net[:, :left] = np.nan  # anything in the padding is cropped away
+    out = postprocess(net, prep, 100.0, 1e-3, 80.0, "network")
+    assert out.shape == (64, 96) and np.all(out == np.float32(5.0 * 80.0 / 100.0))
+    assert postprocess(net, prep, 100.0, 1e-3, 80.0, "input").shape == (320, 480)
+
+
+def test_aux_principal_point_offset_is_moved_out() -> None:
+    """A right camera whose principal point lies 25 px right of the left one's sees every
+    point 25 px further right; moved back, its tensor equals the pair without the offset (25
+    camera px = 8 network px: exact; a fractional shift interpolates)."""
+    net = (64, 192)
+    img = _image(200, 600, seed=3)
+    right = np.roll(img, -12, axis=1)  # the rectified right view, same principal point
+    shifted = np.zeros_like(right)
+    shifted[:, 25:] = right[:, :-25]  # cx_r = cx_l + 25
+    intr = Intrinsics(fx=500.0, fy=500.0, cx=300.0, cy=100.0)
+    aux_intr = Intrinsics(fx=500.0, fy=500.0, cx=325.0, cy=100.0)
+    plain = preprocess(img, net, intr, aux=right, baseline_m=0.5, canonical_focal=100.0)
+    moved = preprocess(img, net, intr, aux=shifted, baseline_m=0.5, canonical_focal=100.0,
+                       aux_intrinsics=aux_intr)
+    assert moved.aux_shift == pytest.approx((-8.0, 0.0))
+    inner = (slice(None), slice(None), slice(None), slice(2, 180))  # away from both edges
+    np.testing.assert_allclose(moved.aux[inner], plain.aux[inner], atol=1e-6)
+    assert not np.allclose(moved.aux[inner], preprocess(
+        img, net, intr, aux=shifted, baseline_m=0.5, canonical_focal=100.0).aux[inner])
+    with pytest.raises(ValueError) as err:
+        preprocess(img, net, intr, aux=right, baseline_m=0.5, canonical_focal=100.0,
+                   aux_intrinsics=Intrinsics(fx=550.0, fy=550.0, cx=300.0, cy=100.0))
+    assert str(err.value) == ("aux camera is not rectified with the main camera: fx 550 vs 500 "
+                              "(a rectified pair shares fx and fy)")

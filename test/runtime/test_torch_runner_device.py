@@ -1,0 +1,106 @@
+"""The torch runner's device path (pre/post-processing as torch ops, pinned buffers and CUDA
+graphs on a GPU) gives the depth the shared numpy path gives; its options fail clearly.
+
+Here it runs on the CPU (``device_processing="on"``, eager); test_cuda_graphs.py runs it on a
+GPU where one exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from iid_rdepth_ros.artifacts.errors import RunnerError
+from iid_rdepth_ros.bench.frames import procedural_frame
+from iid_rdepth_ros.runtime import RunnerConfig, create_runner
+from iid_rdepth_ros.runtime.processing import preprocess
+
+SIZE = {"input_height": 64, "input_width": 192, "diffusion_steps": 1}
+
+
+@pytest.fixture(scope="module")
+def runners(untrained_checkpoint: Path):
+    base = {"backend": "torch", "model_path": str(untrained_checkpoint), "device": "cpu",
+            "num_threads": 1, **SIZE}
+    host = create_runner(RunnerConfig(**base))
+    device = create_runner(RunnerConfig(**base, device_processing="on"))
+    with host, device:
+        yield host, device
+
+
+@pytest.mark.parametrize("stereo", [False, True], ids=["mono", "stereo"])
+@pytest.mark.parametrize("resolution", ["input", "network"])
+@pytest.mark.parametrize("camera", [(120, 360), (48, 150)], ids=["shrink", "enlarge"])
+def test_device_path_equals_the_host_path(runners, stereo: bool, resolution: str,
+                                          camera: tuple[int, int]) -> None:
+    host, device = runners
+    frame = procedural_frame(*camera, seed=2, stereo=stereo)
+    kwargs = {"aux": frame.aux, "intrinsics": frame.intrinsics, "baseline_m": frame.baseline_m,
+              "output_resolution": resolution}
+    ref, out = host.infer(frame.image, **kwargs), device.infer(frame.image, **kwargs)
+    assert out.shape == ref.shape and out.dtype == np.float32
+    assert np.array_equal(np.isnan(out), np.isnan(ref))
+    ok = np.isfinite(ref)
+    rel = np.abs(out[ok] - ref[ok]) / ref[ok]
+    if camera == (120, 360):  # shrinking: identical network inputs
+        assert rel.max() <= 1e-5
+    else:  # enlarging: OpenCV's fixed-point INTER_LINEAR puts some inputs a grey level apart,
+        # which the thresholded stereo refinement amplifies on a few pixels
+        assert np.median(rel) < 5e-3 and (rel > 0.02).mean() < 0.05
+    assert device.last_latency_s is not None and device.last_latency_s > 0
+
+
+def test_network_only_call_and_info(runners) -> None:
+    host, device = runners
+    frame = procedural_frame(120, 360, seed=4)
+    prepared = preprocess(frame.image, (64, 192), frame.intrinsics, frame.aux, frame.baseline_m,
+                          host.canonical_focal)
+    assert np.array_equal(device.infer_network(prepared), host.infer_network(prepared))
+    info = device.info
+    assert info["device_processing"] is True and info["cuda_graphs"] == "off"
+    assert info["pinned_buffers"] is False and info["graphs"] >= 1
+    assert host.info["device_processing"] is False
+
+
+def test_bad_frames_fail_as_on_the_host_path(runners) -> None:
+    _, device = runners
+    frame = procedural_frame(120, 360, seed=4)
+    with pytest.raises(ValueError, match="baseline_m is required"):
+        device.infer(frame.image, aux=frame.aux, intrinsics=frame.intrinsics)
+    with pytest.raises(ValueError, match="intrinsics are required"):
+        device.infer(frame.image)
+    with pytest.raises(ValueError, match="uint8"):
+        device.infer(frame.image.astype(np.float32), intrinsics=frame.intrinsics)
+
+
+@pytest.mark.parametrize(("option", "words"), [({"cuda_graphs": "capture"}, "needs a CUDA"),
+                                              ({"cuda_graphs": "compile"}, "needs a CUDA"),
+                                              ({"autocast": "fp16"}, "needs a CUDA")])
+def test_cuda_only_options_on_the_cpu_are_a_clear_error(untrained_checkpoint: Path,
+                                                        option: dict, words: str) -> None:
+    runner = create_runner(RunnerConfig(backend="torch", model_path=str(untrained_checkpoint),
+                                        device="cpu", **SIZE, **option))
+    with pytest.raises(RunnerError, match=words):
+        runner.load()
+
+
+@pytest.mark.parametrize("field", ["cuda_graphs", "autocast", "device_processing",
+                                   "ort_provider"])
+def test_bad_option_values_are_refused(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        RunnerConfig(**{field: "fastest"}).validate()
+    with pytest.raises(ValueError, match="device is 'cpu'"):
+        RunnerConfig(device="cpu", ort_provider="tensorrt").validate()
+
+
+def test_graph_slots_are_bounded(untrained_checkpoint: Path) -> None:
+    runner = create_runner(RunnerConfig(backend="torch", model_path=str(untrained_checkpoint),
+                                        device="cpu", device_processing="on", **SIZE))
+    with runner:
+        runner._pipeline.max_graphs = 2
+        for camera in ((64, 192), (96, 200), (120, 360)):
+            frame = procedural_frame(*camera, seed=1, stereo=False)
+            assert np.isfinite(runner.infer(frame.image, intrinsics=frame.intrinsics)).any()
+        assert runner.info["graphs"] == 2
