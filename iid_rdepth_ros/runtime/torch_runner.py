@@ -96,10 +96,13 @@ class TorchRunner(Runner):
 
     def infer_full(self, image: np.ndarray, aux: np.ndarray | None = None,
                    intrinsics: Intrinsics | None = None, baseline_m: float | None = None,
-                   output_resolution: str = "input") -> DepthResult:
-        """:meth:`Runner.infer_full`; on the device path the whole frame runs there."""
-        if self._pipeline is None:
-            return super().infer_full(image, aux, intrinsics, baseline_m, output_resolution)
+                   output_resolution: str = "input",
+                   aux_intrinsics: Intrinsics | None = None) -> DepthResult:
+        """:meth:`Runner.infer_full`; on the device path the whole frame runs there (a stereo
+        frame with ``aux_intrinsics`` takes the host path, which shifts the aux image)."""
+        if self._pipeline is None or (aux is not None and aux_intrinsics is not None):
+            return super().infer_full(image, aux, intrinsics, baseline_m, output_resolution,
+                                      aux_intrinsics)
         from iid_rdepth_ros.runtime.device_processing import check_frame
 
         if intrinsics is None:
