@@ -133,8 +133,8 @@ def test_integers_for_float_parameters_and_wrongly_typed_values() -> None:
         assert depth_node.get_parameter("max_depth").type_ == Parameter.Type.DOUBLE
         # a string for a number: one message, the default kept, configure refused
         assert depth_node._param_errors == {
-            "min_depth": "min_depth must be a number in 0.001..1000, got 'near'"}
-        assert depth_node.get_parameter("min_depth").value == 0.5
+            "min_depth": "min_depth must be a number in 0..1000, got 'near'"}
+        assert depth_node.get_parameter("min_depth").value == 0.0  # 0: the model's range
         from rclpy.lifecycle import TransitionCallbackReturn
 
         assert depth_node.trigger_configure() != TransitionCallbackReturn.SUCCESS
