@@ -32,6 +32,7 @@ import numpy as np
 
 from iid_rdepth_ros.geometry.camera import Intrinsics
 from iid_rdepth_ros.runtime.config import OUTPUT_RESOLUTIONS
+from iid_rdepth_ros.runtime.network_size import fit
 from iid_rdepth_ros.runtime.processing import stereo_fb, validate_image
 
 if TYPE_CHECKING:
@@ -145,11 +146,23 @@ def check_frame(image: Any, network_hw: tuple[int, int], intrinsics: Any,
         if canonical_focal is None or not canonical_focal > 0:
             raise ValueError("canonical_focal (> 0) is required to form fb for stereo")
         fb = stereo_fb(canonical_focal, baseline_m)
-    return FrameGeometry((height, width), float(intrinsics.fx) * network_hw[1] / width, fb)
+    scale_x = fit((height, width), network_hw).scale_xy[0]
+    return FrameGeometry((height, width), float(intrinsics.fx) * scale_x, fb)
+
+
+def _reflect_101(n_content: int, n_out: int, offset: int) -> np.ndarray:
+    """Source index in the content for each of ``n_out`` positions, the content starting at
+    ``offset`` (OpenCV's BORDER_REFLECT_101 outside it)."""
+    idx = np.arange(n_out) - offset
+    period = max(2 * n_content - 2, 1)
+    idx = np.abs(np.mod(idx, period))
+    return np.where(idx >= n_content, period - idx, idx).astype(np.int64)
 
 
 class DeviceProcessing:
-    """Pre/post-processing for one camera size on one device (taps kept there)."""
+    """Pre/post-processing for one camera size on one device (taps kept there): the image is
+    scaled by one factor into the network input and letterboxed (``runtime.network_size``),
+    as ``processing.preprocess`` does."""
 
     def __init__(self, input_hw: tuple[int, int], network_hw: tuple[int, int],
                  device: torch.device | str, min_depth: float, max_depth: float) -> None:
@@ -158,9 +171,10 @@ class DeviceProcessing:
         self.input_hw = tuple(input_hw)
         self.network_hw = tuple(network_hw)
         self.min_depth, self.max_depth = float(min_depth), float(max_depth)
-        self.same_size = self.input_hw == self.network_hw
-        rows, cols = resize_taps(self.input_hw, self.network_hw)
-        (big_h, big_w), (h, w) = self.input_hw, self.network_hw
+        self.fit = fit(self.input_hw, self.network_hw)
+        self.same_size = self.input_hw == self.fit.content_hw
+        rows, cols = resize_taps(self.input_hw, self.fit.content_hw)
+        (big_h, big_w), (h, w) = self.input_hw, self.fit.content_hw
         # OpenCV rounds half up in its integer paths (area at integer factors, fixed-point
         # linear) and half to even where it sums in float (area at fractional factors)
         fractional_area = h <= big_h and w <= big_w and (big_h % h or big_w % w)
@@ -174,6 +188,12 @@ class DeviceProcessing:
         self._rows, self._cols = on_device(rows), on_device(cols)
         self._depth_rows = on_device(linear_taps(h, big_h))
         self._depth_cols = on_device(linear_taps(w, big_w))
+        top, left = self.fit.offset
+        self._pad = None
+        if self.fit.padded:
+            self._pad = (torch.as_tensor(_reflect_101(h, self.network_hw[0], top), device=device),
+                         torch.as_tensor(_reflect_101(w, self.network_hw[1], left),
+                                         device=device))
 
     @staticmethod
     def _resample(x: torch.Tensor, taps: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -188,7 +208,12 @@ class DeviceProcessing:
             x = self._resample(x, self._cols)  # (3, H, w)
             x = self._resample(x.transpose(1, 2), self._rows).transpose(1, 2)  # (3, h, w)
             x = (x + 0.5).floor_() if self._half_up else x.round()  # OpenCV's uint8 output
+        if self._pad is not None:
+            x = x[:, self._pad[0]][:, :, self._pad[1]]
         return (x * (1.0 / 255.0)).unsqueeze(0).contiguous()
+
+    def _content(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fit.crop(x) if self.fit.padded else x  # type: ignore[return-value]
 
     def depth(self, depth: torch.Tensor, scale: torch.Tensor | float,
               output_resolution: str = "input") -> torch.Tensor:
@@ -197,7 +222,7 @@ class DeviceProcessing:
         ``f_net / canonical_focal`` (a tensor on the device, or a number)."""
         import torch
 
-        out = depth.float().reshape(depth.shape[-2:]) * scale
+        out = self._content(depth.float().reshape(depth.shape[-2:])) * scale
         if output_resolution == "input" and tuple(out.shape) != self.input_hw:
             out = self._resample(out, self._depth_cols)
             out = self._resample(out.t(), self._depth_rows).t()
@@ -209,7 +234,7 @@ class DeviceProcessing:
         (``processing.postprocess_confidence``)."""
         import torch
 
-        conf = confidence.float().reshape(confidence.shape[-2:])
+        conf = self._content(confidence.float().reshape(confidence.shape[-2:]))
         if tuple(conf.shape) != tuple(depth.shape):
             conf = self._resample(conf, self._depth_cols)
             conf = self._resample(conf.t(), self._depth_rows).t()

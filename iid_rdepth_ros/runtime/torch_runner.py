@@ -98,9 +98,11 @@ class TorchRunner(Runner):
                    intrinsics: Intrinsics | None = None, baseline_m: float | None = None,
                    output_resolution: str = "input",
                    aux_intrinsics: Intrinsics | None = None) -> DepthResult:
-        """:meth:`Runner.infer_full`; on the device path the whole frame runs there (a stereo
-        frame with ``aux_intrinsics`` takes the host path, which shifts the aux image)."""
-        if self._pipeline is None or (aux is not None and aux_intrinsics is not None):
+        """:meth:`Runner.infer_full`; on the device path the whole frame runs there. A stereo
+        frame whose aux image must be shifted onto the main principal point (not done on the
+        device yet) takes the host path."""
+        if self._pipeline is None or not self._device_path_covers(image, aux, intrinsics,
+                                                                  aux_intrinsics):
             return super().infer_full(image, aux, intrinsics, baseline_m, output_resolution,
                                       aux_intrinsics)
         from iid_rdepth_ros.runtime.device_processing import check_frame
@@ -120,6 +122,14 @@ class TorchRunner(Runner):
                 image, aux, frame.f_net / self.canonical_focal, frame.fb, output_resolution)
             self.last_latency_s = time.perf_counter() - start
         return DepthResult(depth, None)
+
+    def _device_path_covers(self, image: np.ndarray, aux: np.ndarray | None,
+                            intrinsics: Intrinsics | None,
+                            aux_intrinsics: Intrinsics | None) -> bool:
+        from iid_rdepth_ros.runtime.processing import aux_shift
+
+        return (aux is None or aux_intrinsics is None or intrinsics is None
+                or aux_shift(intrinsics, aux_intrinsics) == (0.0, 0.0))
 
     def _forward(self, prepared: NetworkInput) -> np.ndarray:
         if self._pipeline is not None:

@@ -19,6 +19,7 @@ from iid_rdepth_ros.runtime.device_processing import (
     linear_taps,
     taps_matrix,
 )
+from iid_rdepth_ros.runtime.network_size import fit
 from iid_rdepth_ros.runtime.processing import postprocess, postprocess_confidence, preprocess
 
 RNG = np.random.default_rng(3)
@@ -119,7 +120,9 @@ def test_frame_checks_say_what_preprocess_says(kwargs: dict) -> None:
 def test_frame_geometry() -> None:
     frame = check_frame(GOOD, (64, 192), _intrinsics((100, 120)), GOOD, 0.5, 300.0)
     assert frame.input_hw == (100, 120) and frame.fb == pytest.approx(150.0)
-    assert frame.f_net == pytest.approx(0.9 * 120 * 192 / 120)
+    content_w = fit((100, 120), (64, 192)).content_hw[1]  # letterboxed: 77 of 192 columns
+    assert frame.f_net == pytest.approx(0.9 * 120 * content_w / 120)
+    assert frame.f_net == pytest.approx(preprocess(GOOD, (64, 192), _intrinsics((100, 120))).f_net)
     with pytest.raises(ValueError, match="output_resolution"):
         check_frame(GOOD, (64, 192), _intrinsics((100, 120)), output_resolution="full")
 
