@@ -36,6 +36,8 @@ class EvalOptions:
     max_frames: int | None = None
     plot_frames: int = 3
     progress: bool = True
+    window: Any = None  # frames.TimeWindow: only frames stamped inside it (None: all)
+    first_stamp_ns: int | None = None  # the bag's first image stamp the window was made for
 
 
 def input_size(model: str, override: tuple[int, int] | None) -> tuple[int, int]:
@@ -87,8 +89,21 @@ def gt_description(spec: Any, tree: Any = None, camera_frame: str = "") -> str:
     chain = ""
     if tree is not None and tree.frames:
         chain = f"; /tf_static frames: {', '.join(tree.frames)}"
+    tf = ""
+    if tree is not None and getattr(tree, "has_dynamic", False):
+        tf = (f" and {spec.tf} (where {spec.tf_static} does not link the frames; evaluated at "
+              "the image stamp, no ego-motion compensation)")
     return (f"LiDAR {spec.gt_points} projected into {camera_frame or 'the camera'} with "
-            f"CameraInfo P and {spec.tf_static}{chain}")
+            f"CameraInfo P and {spec.tf_static}{tf}{chain}")
+
+
+def check_first_stamp(pairer: Any, opts: Any, bag_path: Any) -> None:
+    """ValueError when the window was made for another bag (its first image stamp differs)."""
+    want = getattr(opts, "first_stamp_ns", None)
+    if want is not None and pairer.first_stamp is not None and pairer.first_stamp != want:
+        raise ValueError(f"{bag_path}: its first image is stamped {pairer.first_stamp} ns, the "
+                         f"held-out window was made for a bag whose first image is stamped "
+                         f"{want} ns (another bag or image topic?)")
 
 
 def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str, Any]:
@@ -100,10 +115,11 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
         decode_rgb,
         ground_truth,
         iter_frames,
-        read_tf_static,
+        read_transforms,
     )
     from iid_rdepth_ros.bag.io import open_bag
     from iid_rdepth_ros.bag.scoring import latency_stats, overall, sample_indices, score
+    from iid_rdepth_ros.bag.transforms import TransformTimeError
     from iid_rdepth_ros.evaluation.metrics import MetricAccumulator
     from iid_rdepth_ros.ros.camera_info import (
         CameraInfoError,
@@ -118,10 +134,12 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
     t_start = time.perf_counter()
     with open_bag(bag_path) as bag:
         spec.check(bag)
-        tree = read_tf_static(bag, spec.tf_static) if spec.gt_points else None
+        tree = read_transforms(bag, spec) if spec.gt_points else None
         n_images = bag.counts[spec.image]
         total = min(n_images, opts.max_frames or n_images)
-        wanted = set(sample_indices(total, opts.plot_frames))
+        window = opts.window
+        windowed = window is not None and window.active
+        wanted = set() if windowed else set(sample_indices(total, opts.plot_frames))
         pairer = FramePairer(spec, opts.tolerance, opts.gt_tolerance)
         cameras = make_runner(opts)
         runner = cameras.runner
@@ -136,6 +154,13 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
             for frame in iter_frames(bag, spec, pairer):
                 if opts.max_frames and frame.index >= opts.max_frames:
                     break
+                check_first_stamp(pairer, opts, bag_path)
+                if windowed and not window.contains(frame.stamp, pairer.first_stamp):
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                if windowed and len(wanted) < opts.plot_frames:
+                    wanted.add(frame.index)  # the window's first frames get the figures
                 rgb = decode_rgb(frame.image)
                 hw = rgb.shape[:2]
                 runner = cameras.for_camera(hw)
@@ -148,7 +173,12 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
                         aux_intrinsics = intrinsics_from_info(frame.aux_info, aux.shape[:2])
                     except CameraInfoError:
                         aux = baseline = aux_intrinsics = None
-                gt = ground_truth(frame, hw, tree)
+                try:
+                    gt = ground_truth(frame, hw, tree)
+                except TransformTimeError as exc:  # /tf does not cover this stamp
+                    rows.append({"index": frame.index, "stamp_ns": frame.stamp,
+                                 "skipped": f"no ground truth: {exc}"})
+                    continue
                 camera_frame = camera_frame or frame.image.header.frame_id
                 t0 = time.perf_counter()
                 pred = runner.infer(rgb, aux=aux, intrinsics=intrinsics, baseline_m=baseline,
@@ -185,11 +215,15 @@ def evaluate_bag(bag_path: str | Path, spec: Any, opts: EvalOptions) -> dict[str
                          "aggregation": "mean of per-frame metrics",
                          "missing_prediction": "left out, reported as coverage"},
             "metrics": overall(acc, [r for r in rows if "abs_rel" in r]),
-            "latency": latency_stats([r["latency_ms"] for r in rows]),
+            "latency": latency_stats([r["latency_ms"] for r in rows if "latency_ms" in r]),
             "latency_definition": "runner.infer wall time per frame (decode/pairing excluded)",
             "pairing": pairer.stats.as_dict(),
             "frames": {"images": n_images, "evaluated": acc.frames,
-                       "stereo": sum(1 for r in rows if r["stereo"])},
+                       "stereo": sum(1 for r in rows if r.get("stereo"))},
+            "window": None if not windowed else {
+                "start_s": None if window.start_ns is None else window.start_ns / 1e9,
+                "end_s": None if window.end_ns is None else window.end_ns / 1e9,
+                "first_image_stamp_ns": pairer.first_stamp, "rule": window.describe()},
             "per_frame": rows,
             "wall_s": round(time.perf_counter() - t_start, 2),
             "samples": samples,

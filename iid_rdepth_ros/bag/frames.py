@@ -2,7 +2,10 @@
 
 A frame is one main image plus, matched by header stamp: its CameraInfo, optionally the
 auxiliary (right) image and CameraInfo, and the ground truth (a depth image, or a LiDAR
-PointCloud2 that :func:`ground_truth` projects into the camera with ``/tf_static``).
+PointCloud2 that :func:`ground_truth` projects into the camera with ``/tf_static``, and with
+``/tf`` where the static transforms do not link the cloud's frame to the camera's:
+:func:`read_transforms`). ``eval-bag`` and ``bag-export`` pair and project through these
+functions only, so a frame scored by one is the frame the other writes.
 
 Matching (:class:`FramePairer`, streaming, bounded memory): a partner is the message of that
 topic whose stamp is nearest to the image's, within ``tolerance`` (camera topics) or
@@ -40,6 +43,7 @@ class TopicSpec:
     gt_depth: str | None = None
     gt_points: str | None = None
     tf_static: str = "/tf_static"
+    tf: str = "/tf"
 
     def validate(self) -> None:
         """ValueError for an inconsistent choice of topics."""
@@ -71,7 +75,45 @@ class TopicSpec:
             bag.require(self.gt_depth, IMAGE_TYPES, "ground-truth depth")
         else:
             bag.require(str(self.gt_points), CLOUD_TYPES, "ground-truth points")
-            bag.require(self.tf_static, (m.TF_MESSAGE,), "static transforms")
+            if self.tf in bag.topics and self.tf_static not in bag.topics:
+                bag.require(self.tf, (m.TF_MESSAGE,), "transforms")
+            else:
+                bag.require(self.tf_static, (m.TF_MESSAGE,), "static transforms")
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Frames whose image stamp lies in ``[first + start_ns, first + end_ns)``, ``first`` being
+    the header stamp of the bag's first image on the image topic (None: open end)."""
+
+    start_ns: int | None = None
+    end_ns: int | None = None
+
+    @classmethod
+    def seconds(cls, start: float | None, end: float | None) -> TimeWindow:
+        """A window from offsets in seconds (ValueError unless 0 <= start < end)."""
+        if start is not None and not start >= 0:
+            raise ValueError(f"the window start must be >= 0 s, got {start}")
+        if start is not None and end is not None and not end > start:
+            raise ValueError(f"the window end ({end} s) must be after its start ({start} s)")
+        if end is not None and not end > 0:
+            raise ValueError(f"the window end must be > 0 s, got {end}")
+        return cls(None if start is None else int(round(start * 1e9)),
+                   None if end is None else int(round(end * 1e9)))
+
+    @property
+    def active(self) -> bool:
+        return self.start_ns is not None or self.end_ns is not None
+
+    def contains(self, stamp_ns: int, first_ns: int) -> bool:
+        offset = stamp_ns - first_ns
+        return ((self.start_ns is None or offset >= self.start_ns)
+                and (self.end_ns is None or offset < self.end_ns))
+
+    def describe(self) -> str:
+        lo = "start" if self.start_ns is None else f"{self.start_ns / 1e9:g} s"
+        hi = "end" if self.end_ns is None else f"{self.end_ns / 1e9:g} s"
+        return f"[{lo}, {hi}) after the first image"
 
 
 @dataclass
@@ -131,13 +173,17 @@ class FramePairer:
         self.pending: deque[_Pending] = deque()
         self.stats = PairStats()
         self.now = 0
+        self.first_stamp: int | None = None  # header stamp of the first image seen
 
     def add(self, topic: str, logtime: int, msg: Any) -> list[BagFrame]:
         """Take one message (of a topic in the spec); returns frames that became complete."""
         self.now = max(self.now, logtime)
         for role in self._by_topic.get(topic, ()):
             if role == "image":
-                self.pending.append(_Pending(self.stats.images, m.stamp_ns(msg), logtime, msg))
+                stamp = m.stamp_ns(msg)
+                if self.first_stamp is None:
+                    self.first_stamp = stamp
+                self.pending.append(_Pending(self.stats.images, stamp, logtime, msg))
                 self.stats.images += 1
             else:
                 self.buffers[role].append((m.stamp_ns(msg), msg))
@@ -231,6 +277,38 @@ def read_tf_static(bag: Any, topic: str = "/tf_static") -> Any:
     return tree
 
 
+def _first_frame_id(bag: Any, topics: list[str]) -> str:
+    """``header.frame_id`` of the first message of the first of ``topics`` that has one."""
+    for topic in topics:
+        if topic in bag.topics and bag.counts.get(topic):
+            it = bag.messages([topic])
+            try:
+                _, _, msg = next(it)
+            except StopIteration:
+                continue
+            finally:
+                it.close()
+            if msg.header.frame_id:
+                return str(msg.header.frame_id)
+    return ""
+
+
+def read_transforms(bag: Any, spec: TopicSpec) -> Any:
+    """The TF tree for projecting ``spec.gt_points``: ``/tf_static``, plus the ``/tf``
+    samples when the static transforms do not link the cloud's frame to the camera's (as
+    found in the first messages); see ``transforms`` for how ``/tf`` edges are evaluated."""
+    tree = read_tf_static(bag, spec.tf_static)
+    if spec.tf not in bag.topics:
+        return tree
+    camera = _first_frame_id(bag, [spec.image, spec.camera_info])
+    cloud = _first_frame_id(bag, [str(spec.gt_points)])
+    if camera and cloud and tree.connects(camera, cloud):
+        return tree
+    for _, _, msg in bag.messages([spec.tf]):
+        tree.add_message(msg, dynamic=True)
+    return tree
+
+
 # -- decoding -----------------------------------------------------------------------------------
 def decode_rgb(msg: Any) -> np.ndarray:
     """``(H, W, 3) uint8`` RGB of a camera Image (the node's own decoder)."""
@@ -278,7 +356,8 @@ def ground_truth(frame: BagFrame, hw: tuple[int, int], tree: Any = None) -> np.n
     """Ground-truth depth ``(H, W)`` float32 metres (0 = none) of a frame at image size ``hw``.
 
     A depth image must have the image's size. A point cloud is moved into the camera frame
-    (``tree.lookup(image frame, cloud frame)``) and projected with the CameraInfo's P and R.
+    (``tree.lookup(image frame, cloud frame)``, ``/tf`` edges at the image's stamp) and
+    projected with the CameraInfo's P and R.
     """
     from iid_rdepth_ros.bag.transforms import project_points, transform_points
 
@@ -291,6 +370,6 @@ def ground_truth(frame: BagFrame, hw: tuple[int, int], tree: Any = None) -> np.n
     if tree is None:
         raise ValueError("projecting a point cloud needs the static TF tree")
     cam_frame = frame.image.header.frame_id or frame.info.header.frame_id
-    t = tree.lookup(cam_frame, frame.gt.header.frame_id)
+    t = tree.lookup(cam_frame, frame.gt.header.frame_id, stamp_ns=frame.stamp)
     _, proj = camera_model(frame.info, hw)
     return project_points(transform_points(t, m.cloud_points(frame.gt)), proj, hw)

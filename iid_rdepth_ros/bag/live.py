@@ -60,14 +60,14 @@ def expected_frames(bag_path: str | Path, spec: Any, opts: Any, plot: set[int]
         decode_rgb,
         ground_truth,
         iter_frames,
-        read_tf_static,
+        read_transforms,
     )
     from iid_rdepth_ros.bag.io import open_bag
 
     out: dict[int, _Expected] = {}
     with open_bag(bag_path) as bag:
         spec.check(bag)
-        tree = read_tf_static(bag, spec.tf_static) if spec.gt_points else None
+        tree = read_transforms(bag, spec) if spec.gt_points else None
         pairer = FramePairer(spec, opts.tolerance, opts.gt_tolerance)
         camera_frame = ""
         for frame in iter_frames(bag, spec, pairer):

@@ -10,6 +10,11 @@ Topics (stamps at the 10 Hz camera rate; the header stamp is also the log time):
     /lidar/points                sensor_msgs/PointCloud2 x, y, z, intensity in frame ``lidar``
     /tf_static                   tf2_msgs/TFMessage      base_link -> cameras, base_link -> lidar
 
+``scene_scale`` and ``crop`` make a drive that differs from the streets the shipped models were
+trained on: a scene scaled by ``s`` seen by the same camera gives identical images with depth
+and baseline times ``s`` (``s = 0.1``: a 0.2-8 m "miniature street"), and a centre crop keeps
+the focal length in pixels on a smaller image (at the network's input size, a longer focal).
+
 The LiDAR cloud holds the sparse scan-line ground truth of synth-street, back-projected from the
 left camera and moved into the ``lidar`` frame, which sits 0.3 m behind and 0.1 m above the left
 camera with a 3 deg yaw, -2 deg pitch and 1 deg roll (``LIDAR_MOUNT``): projecting it with the
@@ -106,18 +111,49 @@ def _prepare(path: Path, overwrite: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def scale_and_crop(frame: dict, scene_scale: float = 1.0,
+                   crop: tuple[int, int] | None = None) -> dict:
+    """A frame of a scene scaled by ``scene_scale`` (depths and baseline times it, images
+    unchanged) and centre-cropped to ``crop`` = (height, width) (principal point moved, focal
+    kept)."""
+    f = dict(frame)
+    if crop is not None:
+        h, w = crop
+        big_h, big_w = f["left"].shape[:2]
+        if not (0 < h <= big_h and 0 < w <= big_w):
+            raise ValueError(f"crop {h}x{w} does not fit the {big_h}x{big_w} image")
+        y0, x0 = (big_h - h) // 2, (big_w - w) // 2
+        for key in ("left", "right", "depth", "lidar"):
+            f[key] = np.ascontiguousarray(f[key][y0:y0 + h, x0:x0 + w])
+        f["cx"], f["cy"] = float(f["cx"]) - x0, float(f["cy"]) - y0
+    if scene_scale != 1.0:
+        for key in ("depth", "lidar"):
+            f[key] = (f[key] * np.float32(scene_scale)).astype(np.float32)
+        f["baseline_m"] = float(f["baseline_m"]) * scene_scale
+    return f
+
+
 def write_synth_bag(path: str | os.PathLike, frames: int, seed: int, height: int = 192,
                     width: int = 640, sequence_length: int = 20, storage: str = "mcap",
-                    progress: bool = True, *, overwrite: bool = False) -> BagSummary:
+                    progress: bool = True, *, overwrite: bool = False,
+                    scene_scale: float = 1.0, crop: tuple[int, int] | None = None
+                    ) -> BagSummary:
     """Render ``frames`` synth-street frames of ``seed`` into a rosbag2 at ``path`` (see module
-    docstring); the same arguments give the same messages."""
+    docstring; ``scene_scale`` / ``crop``: :func:`scale_and_crop`); the same arguments give
+    the same messages."""
     from iid_rdepth_ros.synth import SynthStreet
 
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise ValueError(f"frames must be a positive integer, got {frames!r}")
+    if not (np.isfinite(scene_scale) and scene_scale > 0):
+        raise ValueError(f"scene_scale must be > 0, got {scene_scale!r}")
+    if crop is not None and not (0 < crop[0] <= height and 0 < crop[1] <= width):
+        raise ValueError(f"crop {crop[0]}x{crop[1]} does not fit the {height}x{width} image")
     street = SynthStreet(seed, height=height, width=width, sequence_length=sequence_length)
-    return write_drive_bag(path, (street.frame(i) for i in range(frames)), frames,
-                           street.baseline_m, storage, progress, overwrite=overwrite)
+    return write_drive_bag(path, (scale_and_crop(street.frame(i), scene_scale, crop)
+                                  for i in range(frames)), frames,
+                           street.baseline_m * scene_scale, storage, progress,
+                           overwrite=overwrite)
 
 
 def write_drive_bag(path: str | os.PathLike, frames: Iterable[dict], count: int,

@@ -146,3 +146,15 @@ def camera_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels (e.g. 1280x720), got "
                                          f"{text!r}")
     return size
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """``HxW`` of an image: two positive integers."""
+    h, sep, w = text.lower().partition("x")
+    try:
+        size = (int(h), int(w))
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected HxW in pixels, got {text!r}")
+    return size

@@ -39,6 +39,9 @@ def add_parser(subparsers: Any) -> None:
     gt.add_argument("--gt-points-topic", metavar="T", help="ground-truth LiDAR PointCloud2")
     t.add_argument("--tf-static-topic", default="/tf_static", metavar="T",
                    help="static transforms for --gt-points-topic (default /tf_static)")
+    t.add_argument("--tf-topic", default="/tf", metavar="T",
+                   help="transforms used where the static ones do not link the LiDAR to the "
+                        "camera, evaluated at the image stamp (default /tf)")
     r = p.add_argument_group("model and runtime (offline)")
     r.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"),
                    default="auto", help="as the node's backend parameter (default auto)")
@@ -61,6 +64,13 @@ def add_parser(subparsers: Any) -> None:
                    help="stamp tolerance of the ground truth (default 0.05 s)")
     s.add_argument("--frames", type=positive_int, default=None, metavar="N",
                    help="only the first N images")
+    s.add_argument("--start", type=seconds, default=None, metavar="S",
+                   help="only frames stamped S seconds or more after the bag's first image")
+    s.add_argument("--end", type=seconds, default=None, metavar="S",
+                   help="only frames stamped less than S seconds after the bag's first image")
+    s.add_argument("--held-out", metavar="DIR",
+                   help="only the held-out part of a 'bag-export --out DIR' of this bag (its "
+                        "val window, recorded in DIR/export.json)")
     s.add_argument("--plot-frames", type=int, default=3, metavar="K",
                    help="frames to draw depth/error maps for (default 3)")
     lv = p.add_argument_group("live mode")
@@ -90,7 +100,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
                      aux_image=args.aux_image_topic,
                      aux_camera_info=args.aux_camera_info_topic,
                      gt_depth=args.gt_depth_topic, gt_points=args.gt_points_topic,
-                     tf_static=args.tf_static_topic)
+                     tf_static=args.tf_static_topic, tf=args.tf_topic)
     spec.validate()
     return spec
 
@@ -98,7 +108,21 @@ def spec_from_args(args: argparse.Namespace) -> Any:
 def options_from_args(args: argparse.Namespace) -> Any:
     """EvalOptions of the parsed options."""
     from iid_rdepth_ros.bag.evaluate import EvalOptions
+    from iid_rdepth_ros.bag.frames import TimeWindow
 
+    window, first = TimeWindow.seconds(args.start, args.end), None
+    if args.held_out is not None:
+        from iid_rdepth_ros.bag.export import read_held_out
+
+        if window.active:
+            raise ValueError("--held-out sets the window itself: drop --start / --end")
+        held = read_held_out(args.held_out)
+        if held["image_topic"] not in (None, args.image_topic):
+            raise ValueError(f"{args.held_out} was exported from image topic "
+                             f"{held['image_topic']}, not {args.image_topic}")
+        window, first = TimeWindow(start_ns=held["start_ns"]), held["first_stamp_ns"]
+    if window.active and args.live:
+        raise ValueError("--start / --end / --held-out apply to the offline evaluation only")
     if not 0 < args.min_depth < args.max_depth:
         raise ValueError(f"need 0 < --min-depth < --max-depth, got {args.min_depth}, "
                          f"{args.max_depth}")
@@ -109,7 +133,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
                        device=args.device, min_depth=args.min_depth, max_depth=args.max_depth,
                        garg_crop=args.garg_crop, tolerance=args.tolerance,
                        gt_tolerance=args.gt_tolerance, max_frames=args.frames,
-                       plot_frames=max(args.plot_frames, 0), progress=not args.no_progress)
+                       plot_frames=max(args.plot_frames, 0), progress=not args.no_progress,
+                       window=window, first_stamp_ns=first)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "export": "export_cmd",
     "build-engine": "build_engine_cmd",
     "eval-bag": "eval_bag_cmd",
+    "bag-export": "bag_export_cmd",
     "replay": "replay_cmd",
     "bench": "bench_cmd",
     "demo": "demo_cmd",

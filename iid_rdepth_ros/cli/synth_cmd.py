@@ -13,7 +13,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from iid_rdepth_ros.cli.arg_types import image_side, non_negative_int, output_dir, positive_int
+from iid_rdepth_ros.cli.arg_types import (
+    image_side,
+    image_size,
+    non_negative_int,
+    output_dir,
+    positive_int,
+)
 
 MODE_NAMES = ("street", "geometry", "test-mixed", "test-near")  # = synth.config.MODES
 
@@ -69,6 +75,12 @@ def add_parser(subparsers: Any) -> None:
                    help="render in N processes (same files for any N; default 1)")
     p.add_argument("--sequence-length", type=positive_int, default=20, metavar="L",
                    help="frames per street sequence (camera moving along it; default 20)")
+    p.add_argument("--scene-scale", type=positive_float, default=None, metavar="S",
+                   help="--bag only: scale the scene by S (depths and baseline times S, same "
+                        "images; 0.1 makes a 0.2-8 m miniature street)")
+    p.add_argument("--crop", type=image_size, default=None, metavar="HxW",
+                   help="--bag only: centre-crop the images to HxW (same focal in pixels, "
+                        "smaller field of view)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing synth-street data set (or bag) at the output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -76,6 +88,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the data set (or bag) and print a one-line summary."""
+    if not args.bag and (args.scene_scale is not None or args.crop is not None):
+        raise ValueError("--scene-scale and --crop apply to --bag only")
     custom = args.mode != "street" or args.focal is not None or args.baseline is not None
     if args.bag and custom:
         raise ValueError("--bag writes the street mode with its fixed camera only; --mode, "
@@ -92,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         bag = write_synth_bag(args.bag, args.frames, args.seed, height=height,
                               width=width, sequence_length=args.sequence_length,
                               storage=args.format, progress=not args.no_progress,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, scene_scale=args.scene_scale or 1.0,
+                              crop=args.crop)
         print(f"wrote a {bag.storage} rosbag2 of {bag.frames} frames to {bag.path} in "
               f"{bag.seconds:.1f} s ({bag.lidar_points} LiDAR points); topics: "
               + ", ".join(bag.topics.values()))

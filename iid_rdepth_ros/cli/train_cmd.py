@@ -25,7 +25,10 @@ def add_parser(subparsers: Any) -> None:
                     "resolved config under --out.",
         epilog="Data: --dataset kitti --data-root KITTI [--split eigen_train] [--val-split "
                "eigen_val] [--gt-root DIR]; --dataset nyu --data-root nyu_depth_v2_labeled.mat; "
-               "--dataset folder --data-root DIR (docs/training_on_your_data.md). Several GPUs: "
+               "--dataset folder --data-root DIR (docs/training_on_your_data.md). Fine-tune the "
+               "shipped model on your robot's data: --init-from default --set "
+               "stage2.trainable=decoder [--depth-range 0.3 10] (README: Fine-tune on your "
+               "robot). Several GPUs: "
                "torchrun --nproc_per_node N -m iid_rdepth_ros.cli.train_ddp [options] "
                "(--batch-size is the global batch). Equal-budget ablation in one run: --stage "
                "both --steps1 N1+N2 --snapshot-at N1 --steps2 N2 --set stage2.init_from=snapshot "
@@ -56,7 +59,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--out", type=output_dir, metavar="DIR", help="output directory (out_dir)")
     p.add_argument("--preset", help="model preset (e.g. lite0-192x640)")
     p.add_argument("--init-from", metavar="CKPT",
-                   help="stage-1 checkpoint that stage 2 starts from (stage2.init_from)")
+                   help="stage-1 checkpoint that stage 2 starts from, or a full model to "
+                        "fine-tune: 'default' or a stage-2 checkpoint (stage2.init_from; "
+                        "implies --stage 2 unless --stage is given)")
+    p.add_argument("--depth-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="depth range in metres of the model's bins and of the loss "
+                        "(model.min_depth/max_depth and data.min_depth/max_depth), e.g. "
+                        "0.3 10 for an indoor robot")
     p.add_argument("--snapshot-at", type=int, metavar="N",
                    help="also save a stage-1 checkpoint at step N (stage1.snapshot_at)")
     p.add_argument("--steps1", type=positive_int, metavar="N",
@@ -100,6 +109,14 @@ def _shortcuts(args: argparse.Namespace) -> list[str]:
         raise ValueError("--split and --train-dir both set data.train: give one")
     if args.val_split is not None and args.val_dir is not None:
         raise ValueError("--val-split and --val-dir both set data.val: give one")
+    if args.stage is None and args.init_from is not None:
+        pairs["stage"] = "2"  # a checkpoint to start from: stage 2 (fine-tune or stage 1 given)
+    if args.depth_range is not None:
+        lo, hi = args.depth_range
+        if not 0 < lo < hi:
+            raise ValueError(f"--depth-range needs 0 < MIN < MAX, got {lo:g} {hi:g}")
+        for part in ("model", "data"):
+            pairs[f"{part}.min_depth"], pairs[f"{part}.max_depth"] = lo, hi
     if args.split is not None:
         pairs["data.train"] = args.split
     if args.kb_crop is not None:

@@ -46,6 +46,7 @@ from iid_rdepth_ros.ros.params import (
     SPECS,
     as_declared_type,
     check_value,
+    depth_bounds,
 )
 from iid_rdepth_ros.ros.qos import AdaptiveSubscription, qos_from_name, reliable_qos
 from iid_rdepth_ros.ros.stats import IssueLog, NodeStats
@@ -572,8 +573,12 @@ class DepthNode(LifecycleNode):
         t2 = time.perf_counter()
         s = self._settings
         depth, confidence = result.depth, result.confidence
+        # min_depth / max_depth 0: the model's range at this camera's focal (params.depth_bounds)
+        lo, hi, color_lo = depth_bounds(
+            s.min_depth, s.max_depth, getattr(runner, "depth_range", None),
+            intrinsics.fx * fit(hw, runner.network_hw).scale_xy[0] / float(runner.canonical_focal))
         with np.errstate(invalid="ignore"):
-            invalid = (depth < s.min_depth) | (depth > s.max_depth)
+            invalid = (depth < lo) | (depth > hi)
             if confidence is not None and s.min_confidence > 0:
                 invalid |= confidence < s.min_confidence
         depth[invalid] = np.nan
@@ -597,7 +602,7 @@ class DepthNode(LifecycleNode):
             builders.append(("confidence", lambda: out.confidence(confidence, header)))
         if listening["colorized"]:
             builders.append(("colorized", lambda: out.colorized(
-                depth, header, s.min_depth, s.max_depth, s.colormap)))
+                depth, header, color_lo, hi, s.colormap)))
         if listening["points"]:
             builders.append(("points", lambda: out.points(
                 depth, intrinsics, hw, header, s.points_stride, rgb if s.points_color else None)))

@@ -25,6 +25,9 @@ IMAGE_TRANSPORTS = ("raw", "compressed")
 
 #: Depth range the runner is configured with; min_depth/max_depth narrow it at run time.
 DEPTH_LIMITS = (1e-3, 1000.0)
+#: with min_depth 0 (the model's), the colormap's bright end is at least max/COLOR_RATIO: an
+#: inverse-depth scale from 1 mm would leave the colours to the first metres
+COLOR_RATIO = 160.0
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,13 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_baseline", 3.0, "largest stereo baseline (m) taken from the aux camera_info "
               "(P[3] = -fx * B); a larger one is refused (mono) as a broken calibration",
               float_range=(0.01, 100.0)),
-    ParamSpec("min_depth", 0.5, "nearest valid depth (m); nearer is NaN; bright end of the "
-              "colormap", dynamic=True, float_range=DEPTH_LIMITS),
-    ParamSpec("max_depth", 80.0, "farthest valid depth (m); farther is NaN; dark end of the "
-              "colormap", dynamic=True, float_range=DEPTH_LIMITS),
+    ParamSpec("min_depth", 0.0, "nearest valid depth (m); nearer is NaN; bright end of the "
+              "colormap; 0 = the model's range (its card's min_depth at this camera's focal; "
+              "the colormap starts at max_depth/160 or further)", dynamic=True,
+              float_range=(0.0, DEPTH_LIMITS[1])),
+    ParamSpec("max_depth", 0.0, "farthest valid depth (m); farther is NaN; dark end of the "
+              "colormap; 0 = the model's range (its card's max_depth at this camera's focal)",
+              dynamic=True, float_range=(0.0, DEPTH_LIMITS[1])),
     ParamSpec("output_resolution", "input", "depth image size: input = the camera's, network = "
               "the camera image's size inside the network input", choices=OUTPUT_RESOLUTIONS),
     ParamSpec("min_confidence", 0.0, "depth pixels whose stereo confidence (depth/confidence) "
@@ -168,7 +174,7 @@ def check_value(name: str, value: object, current: dict[str, object]) -> str | N
     if name in ("min_depth", "max_depth"):
         lo = value if name == "min_depth" else current["min_depth"]
         hi = value if name == "max_depth" else current["max_depth"]
-        if not lo < hi:
+        if lo > 0 and hi > 0 and not lo < hi:  # type: ignore[operator]
             return f"min_depth must be < max_depth, got min_depth={lo}, max_depth={hi}"
     if name == "colormap":
         from iid_rdepth_ros.geometry.colormap import colormap_lut
@@ -178,3 +184,16 @@ def check_value(name: str, value: object, current: dict[str, object]) -> str | N
         except (ValueError, ImportError) as exc:
             return str(exc)
     return None
+
+
+def depth_bounds(min_param: float, max_param: float, model_range: tuple[float, float] | None,
+                 scale: float) -> tuple[float, float, float]:
+    """(nearest valid, farthest valid, colormap's bright end) in metres: the parameters where
+    they are > 0, else the model's range (at the canonical focal) times ``scale`` =
+    ``f_net / canonical_focal`` of this camera."""
+    lo_m, hi_m = model_range if model_range is not None else DEPTH_LIMITS
+    if model_range is not None:
+        lo_m, hi_m = lo_m * scale, hi_m * scale
+    lo = min_param if min_param > 0 else lo_m
+    hi = max_param if max_param > 0 else hi_m
+    return lo, hi, (lo if min_param > 0 else max(lo, hi / COLOR_RATIO))

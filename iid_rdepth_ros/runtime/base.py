@@ -46,6 +46,7 @@ class Runner(ABC):
         config.validate()
         self.config = config
         self.canonical_focal: float | None = None
+        self.depth_range: tuple[float, float] | None = None  # the model's, at canonical focal
         self.steps: int | None = None
         self.has_stereo = True
         self.stereo_refined = False  # the stereo path runs AV-LFE's stereo refinement
@@ -93,6 +94,7 @@ class Runner(ABC):
             "network_hw": list(self.network_hw),
             "diffusion_steps": self.steps,
             "canonical_focal": self.canonical_focal,
+            "depth_range": None if self.depth_range is None else list(self.depth_range),
             "stereo_capable": self.has_stereo,
             "stereo_refine": self.stereo_refined,
             "loaded": self._loaded,
@@ -145,12 +147,25 @@ class Runner(ABC):
                               self.canonical_focal, aux_intrinsics)
         outputs = self.infer_network_outputs(prepared)
         assert self.canonical_focal is not None
-        depth = postprocess(outputs["depth"], prepared, self.canonical_focal,
-                            self.config.min_depth, self.config.max_depth, output_resolution)
+        lo, hi = self.valid_range(prepared.f_net)
+        depth = postprocess(outputs["depth"], prepared, self.canonical_focal, lo, hi,
+                            output_resolution)
         confidence = outputs.get("confidence")
         if confidence is not None:
             confidence = postprocess_confidence(confidence, prepared, depth)
         return DepthResult(depth, confidence)
+
+    def valid_range(self, f_net: float) -> tuple[float, float]:
+        """Metric depths kept for a camera of focal ``f_net`` (pixels at the network size):
+        the configured bounds, else the model's range times ``f_net / canonical_focal``."""
+        lo, hi = self.config.min_depth, self.config.max_depth
+        if lo is not None and hi is not None:
+            return lo, hi
+        if self.depth_range is None or not self.canonical_focal:
+            return lo or 0.0, hi or float("inf")
+        scale = float(f_net) / float(self.canonical_focal)
+        return (self.depth_range[0] * scale if lo is None else lo,
+                self.depth_range[1] * scale if hi is None else hi)
 
     def infer_network(self, prepared: NetworkInput) -> np.ndarray:
         """Run only the network on prepared tensors; ``(h, w) float32`` at the canonical focal.

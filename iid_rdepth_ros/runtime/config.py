@@ -36,6 +36,9 @@ class RunnerConfig:
     stereo latency on 2 CPU cores, less accurate: see README). For an ``.onnx`` graph or a
     TensorRT engine the export decides (``iid-rdepth export --no-stereo-refine``); asking for
     ``False`` with a graph that has it is an error.
+    ``min_depth`` / ``max_depth``: depths outside become NaN; ``None`` (default) = the model's
+    own range (its config's ``min_depth``/``max_depth``, at the canonical focal) at this
+    camera's focal, ``range * f_net / canonical_focal``: everything the model can give.
     ``spin_wait``: onnxruntime's intra-op threads spin between operators (fastest when the
     runner has the cores to itself; the node turns it off, as its process shares the cores
     with DDS and the executor, see benchmarks/README.md).
@@ -58,8 +61,8 @@ class RunnerConfig:
     input_height: int = 192
     input_width: int = 640
     diffusion_steps: int | None = None
-    min_depth: float = 1e-3
-    max_depth: float = 80.0
+    min_depth: float | None = None
+    max_depth: float | None = None
     device: str = "auto"
     num_threads: int | None = None
     cache_dir: str | None = None
@@ -78,9 +81,11 @@ class RunnerConfig:
         check_input_size(self.input_height, self.input_width, "network input")
         if self.diffusion_steps is not None:
             check_steps(self.diffusion_steps, "diffusion_steps (or None)")
-        if not (math.isfinite(self.min_depth) and self.min_depth > 0):
+        if self.min_depth is not None and not (math.isfinite(self.min_depth)
+                                               and self.min_depth > 0):
             raise ValueError(f"min_depth must be finite and > 0, got {self.min_depth!r}")
-        if not (math.isfinite(self.max_depth) and self.max_depth > self.min_depth):
+        if self.max_depth is not None and not (
+                math.isfinite(self.max_depth) and self.max_depth > (self.min_depth or 0.0)):
             raise ValueError(
                 f"max_depth must be finite and > min_depth ({self.min_depth}), "
                 f"got {self.max_depth!r}"

@@ -150,6 +150,7 @@ class OnnxRuntimeRunner(Runner):
             self._check_graph(variant, path, metas[variant])
         mono = metas["mono"]
         self.canonical_focal = float(mono["canonical_focal"])
+        self.depth_range = (float(mono["min_depth"]), float(mono["max_depth"]))
         self.steps = int(mono["steps"])
         self.has_stereo = "stereo" in self._sessions
         self.stereo_refined = bool(metas.get("stereo", {}).get("stereo_refine", False))

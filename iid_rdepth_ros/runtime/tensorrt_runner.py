@@ -165,6 +165,8 @@ class TensorRTRunner(Runner):
             raise
         mono = engines["mono"][1]
         self.canonical_focal = float(mono["canonical_focal"])
+        if "min_depth" in mono and "max_depth" in mono:
+            self.depth_range = (float(mono["min_depth"]), float(mono["max_depth"]))
         self.steps = int(mono["steps"])
         self.has_stereo = "stereo" in self._sessions
         self.stereo_refined = bool(engines.get("stereo", (None, {}))[1].get("stereo_refine"))

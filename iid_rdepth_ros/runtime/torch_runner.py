@@ -68,6 +68,7 @@ class TorchRunner(Runner):
             raise RunnerError(f"cannot move the model to {device}: {exc}") from exc
         self._device = device
         self.canonical_focal = float(model_config.canonical_focal)
+        self.depth_range = (float(model_config.min_depth), float(model_config.max_depth))
         self.steps = model_config.diffusion.steps
         self.has_stereo = getattr(self._model, "avlfe", None) is not None
         self.stereo_refined = getattr(self._model, "refiner", None) is not None
@@ -77,9 +78,13 @@ class TorchRunner(Runner):
         if on_device == "on" or mode != "off" or autocast is not None:
             if device_type == "cuda":
                 torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convs
+            # bounds left to the model (None) keep everything it gives: its bins lie in its
+            # range, so range * f_net / canonical_focal never clips (Runner.valid_range)
+            lo, hi = self.config.min_depth, self.config.max_depth
             self._pipeline = DevicePipeline(
                 self._model, torch.device(device), mode, autocast, self.network_hw,
-                self.canonical_focal, self.config.min_depth, self.config.max_depth)
+                self.canonical_focal, 0.0 if lo is None else lo,
+                float("inf") if hi is None else hi)
         self._extra_info = {"device": device, "threads": torch.get_num_threads(),
                             "device_processing": self._pipeline is not None,
                             "model_variant": getattr(model, "variant", None), **info}

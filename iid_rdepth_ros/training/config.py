@@ -81,6 +81,8 @@ class Stage2Config(StageConfig):
     new_lr_scale: float = 1.0  # lr multiplier for parameters that stage 1 did not have
     # weight of the log-L1 loss on AV-LFE's own stereo depth (aux steps; 0 = indirect only)
     stereo_loss_weight: float = 0.0
+    # what trains: "stage2" (set_stage(2)) or "decoder" (every weight but the frozen encoder)
+    trainable: str = "stage2"
 
 
 @dataclass
@@ -146,6 +148,8 @@ class TrainConfig:
         _check(self.stage2.new_lr_scale > 0, "stage2.new_lr_scale", "must be > 0")
         _check(self.stage2.stereo_loss_weight >= 0, "stage2.stereo_loss_weight",
                "must be >= 0")
+        _check(self.stage2.trainable in ("stage2", "decoder"), "stage2.trainable",
+               f"must be stage2 or decoder, got {self.stage2.trainable!r}")
         t = self.stage2.diffusion_steps
         _check(t is None or t >= 1, "stage2.diffusion_steps", "must be >= 1 or null")
         _check(bool(self.stage2.init_from), "stage2.init_from", "must not be empty")

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from iid_rdepth_ros.artifacts.checkpoint_ref import NAMED_CHECKPOINTS
 from iid_rdepth_ros.datasets import get_dataset, resolve_crop
 from iid_rdepth_ros.datasets.frames import DepthFrames, collate
 from iid_rdepth_ros.training import distributed, run_dir
@@ -72,7 +73,11 @@ def model_config(cfg: TrainConfig) -> Any:
     """The preset named by ``cfg.preset`` with the nested ``cfg.model`` overrides applied."""
     from iid_rdepth_ros.model import get_preset
     from iid_rdepth_ros.model.config import ModelConfig
+    from iid_rdepth_ros.training import finetune
 
+    base = finetune.base_checkpoint(cfg)
+    if base is not None:  # fine-tune of a full model: its network, some keys may change
+        return finetune.model_config(cfg, base)
     mcfg = get_preset(cfg.preset)
     if not cfg.model:
         return mcfg
@@ -208,6 +213,9 @@ class _Run:
         if cfg.amp == "fp16" and self.device.type != "cuda":
             raise ValueError("amp fp16 needs a CUDA device (use amp bf16 or off on the CPU)")
         self.init: dict[str, Any] = {}  # stage-1 checkpoint stage 2 started from
+        from iid_rdepth_ros.training.finetune import base_checkpoint
+
+        self.base = base_checkpoint(cfg)  # the full model a fine-tune starts from, or None
         self.t0 = time.monotonic()
         self._frames: dict[str, DepthFrames] = {}
         self._caches: dict[str, FeatureCache] = {}
@@ -421,17 +429,27 @@ def _stage_model(run: _Run, stage: int) -> torch.nn.Module:
     else:
         model = _build(run.mcfg, "full")
         src = run.cfg.stage2.init_from
-        if src in ("stage1", "snapshot"):
+        if run.base is not None:  # fine-tune (training/finetune.py)
+            from iid_rdepth_ros.training.finetune import load_base
+
+            run.init = {"fine_tuned_from": load_base(model, run.base)}
+        elif src in ("stage1", "snapshot"):
             key = "stage1" if src == "stage1" else "stage1_snapshot"
             if key not in run.state["checkpoints"]:
                 raise ValueError(f"stage2.init_from={src}: this run has no {key} checkpoint")
             src = run.state["checkpoints"][key]
-        elif not (Path(src).exists() or Path(src).with_suffix(".safetensors").exists()):
+        elif not (Path(src).exists() or Path(src).with_suffix(".safetensors").exists()
+                  or src in NAMED_CHECKPOINTS):
             raise FileNotFoundError(f"stage2.init_from checkpoint not found: {src}")
-        card = _load_stage1(model, src)
-        run.init = {"source": str(src), "steps": (card.get("steps") or {}).get("stage1"),
-                    "wall_time_s": card.get("wall_time_s")}
+        if run.base is None:
+            card = _load_stage1(model, src)
+            run.init = {"source": str(src), "steps": (card.get("steps") or {}).get("stage1"),
+                        "wall_time_s": card.get("wall_time_s")}
     model.set_stage(stage)
+    if stage == 2:
+        from iid_rdepth_ros.training.finetune import apply_trainable
+
+        apply_trainable(model, run.cfg.stage2.trainable)
     return model.to(run.device)
 
 
@@ -489,8 +507,9 @@ def _run_stage(run: _Run, stage: int) -> dict[str, Any]:
     if not params:
         raise RuntimeError(f"stage {stage}: the model has no trainable parameters")
     check_optimizer_excludes_encoder(model, params)
-    opt = torch.optim.AdamW(_param_groups(model, stage, st), lr=st.lr,
-                            weight_decay=st.weight_decay)
+    groups = (_param_groups(model, stage, st) if run.base is None  # fine-tune: all pretrained
+              else [{"params": params, "lr_scale": 1.0}])
+    opt = torch.optim.AdamW(groups, lr=st.lr, weight_decay=st.weight_decay)
     scaler = torch.amp.GradScaler(run.device.type, enabled=cfg.amp == "fp16")
 
     step0 = 0
@@ -636,7 +655,12 @@ def _card(run: _Run, stage: int, step: int, metrics: dict[str, Any]) -> dict[str
     if stage == 2:
         steps = {"stage1": run.init.get("steps"), "stage2": step,
                  "stage1_checkpoint": run.init.get("source")}
+    extra: dict[str, Any] = {}
+    if "fine_tuned_from" in run.init:
+        steps = {"fine_tune": step, "base": run.init["fine_tuned_from"].get("steps")}
+        extra["fine_tuned_from"] = run.init["fine_tuned_from"]
     return {
+        **extra,
         "stage": stage,
         "training": cfg.to_dict(),
         "data": run.data_card(),

@@ -85,3 +85,33 @@ def test_projection_golden() -> None:
     d = project_points(np.array([[2.0, 0.0, 0.0]]), projection_matrix(
         [100, 0, 10, 0, 0, 50, 5, 0, 0, 0, 1, 0], r.ravel()), (20, 30))
     assert d[5, 10] == pytest.approx(2.0)
+
+
+def test_tf_edges_interpolate_at_the_stamp() -> None:
+    """A /tf edge between two samples: translation linear, rotation spherical (golden)."""
+    from iid_rdepth_ros.bag.transforms import TransformError, TransformTimeError, slerp
+
+    s = np.sqrt(0.5)
+    np.testing.assert_allclose(slerp([0, 0, 0, 1], [0, 0, 1, 0], 0.5), [0, 0, s, s],
+                               atol=1e-12)  # halfway from 0 to 180 deg about z: 90 deg
+    tree = TfTree(tolerance=0.1)
+    tree.add("base", "cam", np.eye(4))
+    tree.add_dynamic("base", "lidar", 1_000_000_000, (0.0, 0.0, 0.0), (0, 0, 0, 1))
+    tree.add_dynamic("base", "lidar", 3_000_000_000, (2.0, 0.0, 0.0), (0, 0, 1, 0))
+    t = tree.lookup("cam", "lidar", stamp_ns=2_000_000_000)
+    np.testing.assert_allclose(t[:3, 3], [1.0, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(t[:3, :3], quaternion_to_matrix(0, 0, s, s), atol=1e-12)
+    np.testing.assert_allclose(tree.lookup("lidar", "cam", stamp_ns=2_000_000_000) @ t,
+                               np.eye(4), atol=1e-12)
+    # at either end: the nearest sample within the tolerance, beyond it an error saying so
+    np.testing.assert_allclose(tree.lookup("cam", "lidar", 3_050_000_000)[:3, 3], [2, 0, 0])
+    with pytest.raises(TransformTimeError, match=r"near stamp 3\.200 s \(recorded 1\.000\.\."):
+        tree.lookup("cam", "lidar", 3_200_000_000)
+    with pytest.raises(TransformTimeError, match="needs a stamp"):
+        tree.lookup("cam", "lidar")
+    # a static edge wins over /tf samples of the same pair
+    tree.add("base", "lidar", make_transform(np.eye(3), (5.0, 0.0, 0.0)))
+    np.testing.assert_allclose(tree.lookup("cam", "lidar", 2_000_000_000)[:3, 3], [5, 0, 0])
+    assert tree.connects("cam", "lidar") and not tree.connects("cam", "radar", dynamic=True)
+    with pytest.raises(TransformError, match="not in /tf_static or /tf"):
+        tree.lookup("cam", "radar", 0)

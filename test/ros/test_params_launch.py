@@ -22,7 +22,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from ros_node_harness import free_domain  # noqa: E402
 
 from iid_rdepth_ros.ros.node import DepthNode  # noqa: E402
-from iid_rdepth_ros.ros.params import DYNAMIC, PARAMS  # noqa: E402
+from iid_rdepth_ros.ros.params import DYNAMIC, PARAMS, depth_bounds  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = ("depth.launch.py", "stereo.launch.py")
@@ -82,14 +82,27 @@ def test_descriptors_ranges_and_unconfigured_changes(node: DepthNode) -> None:
     assert ok.successful
     assert not node.set_parameters([Parameter("backend", value="cuda")])[0].successful
     assert not node.set_parameters([Parameter("input_width", value=100)])[0].successful
-    result = node.set_parameters([Parameter("max_depth", value=0.2)])[0]
+    # 0 = the model's range; two explicit bounds must be ordered
+    assert node.set_parameters([Parameter("max_depth", value=0.2)])[0].successful
+    result = node.set_parameters([Parameter("min_depth", value=0.5)])[0]
     assert not result.successful and "min_depth must be < max_depth" in result.reason
+    assert node.set_parameters([Parameter("max_depth", value=0.0)])[0].successful
     assert node.set_parameters([Parameter("backend", value="auto")])[0].successful
     # `-p aux_mode:=off` arrives as YAML boolean false: accepted as "off"
     assert node.set_parameters([Parameter("aux_mode", value=False)])[0].successful
     assert node._param("aux_mode") == "off"
     assert not node.set_parameters([Parameter("aux_mode", value=True)])[0].successful
     assert node.set_parameters([Parameter("aux_mode", value="auto")])[0].successful
+
+
+def test_depth_bounds_follow_the_model_unless_set() -> None:
+    """min_depth / max_depth 0: the model's range at this camera's focal; the colormap starts
+    at max/160 at the nearest (the shipped street model keeps its 0.5..80 m colours)."""
+    assert depth_bounds(0.0, 0.0, (1e-3, 80.0), 1.0) == pytest.approx((1e-3, 80.0, 0.5))
+    assert depth_bounds(0.0, 0.0, (0.3, 10.0), 2.0) == pytest.approx((0.6, 20.0, 0.6))
+    assert depth_bounds(0.5, 5.0, (0.3, 10.0), 2.0) == (0.5, 5.0, 0.5)
+    assert depth_bounds(0.0, 5.0, (0.3, 10.0), 1.0) == pytest.approx((0.3, 5.0, 0.3))
+    assert depth_bounds(0.0, 0.0, None, 1.0) == (1e-3, 1000.0, 1000.0 / 160)
 
 
 def test_unquoted_off_on_the_command_line() -> None:
@@ -120,8 +133,8 @@ def test_integers_for_float_parameters_and_wrongly_typed_values() -> None:
         assert depth_node.get_parameter("max_depth").type_ == Parameter.Type.DOUBLE
         # a string for a number: one message, the default kept, configure refused
         assert depth_node._param_errors == {
-            "min_depth": "min_depth must be a number in 0.001..1000, got 'near'"}
-        assert depth_node.get_parameter("min_depth").value == 0.5
+            "min_depth": "min_depth must be a number in 0..1000, got 'near'"}
+        assert depth_node.get_parameter("min_depth").value == 0.0  # 0: the model's range
         from rclpy.lifecycle import TransitionCallbackReturn
 
         assert depth_node.trigger_configure() != TransitionCallbackReturn.SUCCESS
