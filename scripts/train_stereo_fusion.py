@@ -1,8 +1,9 @@
 """Train ``StereoMonoFusion`` on top of a frozen trained matcher and a frozen mono model.
 
 Step 1 (``--cache``): build a cache of full 192x640 samples: synth-street frames (seed
-``--street-seed``, never the project's 1/2/3/5) and planar-photo scenes from the training
-photographs, each with the frozen matcher's depth and confidence, the mono network's metric
+``--street-seed``, never the project's 1/2/3/5), synth ``geometry`` crops (random cameras,
+near-range scenes; seed ``--geometry-seed``; the test splits are salted apart) and planar-photo
+scenes from the training photographs, each with the frozen matcher's depth and confidence, the mono network's metric
 depth (``--mono``, run without the right view) and the dense ground truth. Step 2: train the
 fusion (a few thousand parameters) on the cache with |log fused - log gt| over valid pixels.
 
@@ -39,17 +40,23 @@ def build_cache(a: argparse.Namespace) -> dict[str, torch.Tensor]:
     matcher = StereoMatcher(StereoMatcherConfig(max_disparity=a.max_disp)).eval()
     matcher.load_state_dict(load_file(a.matcher))
     street = sp.SynthStreetPairs(a.street_seed, 100000, sequence_length=5, cache=False)
+    geometry = sp.SynthStreetPairs(a.geometry_seed, 100000, sequence_length=5, cache=False,
+                                   mode="geometry")
     planar = sp.PlanarPhotoPairs(sp.load_photos(sp.TRAIN_PHOTOS), max_disparity=a.max_disp)
     rng = np.random.default_rng(a.seed)
     rows: dict[str, list] = {k: [] for k in ("image", "stereo", "conf", "mono", "gt")}
     t0 = time.time()
+    shares = np.array([a.street_share, a.geometry_share, 1 - a.street_share - a.geometry_share])
     for i in range(a.samples):
-        if i % 2 == 0:
+        kind = rng.choice(3, p=shares)
+        if kind == 0:
             s = street.full(int(rng.integers(100000)))
-            f_net = s["fb"] / 0.54
+        elif kind == 1:
+            s = geometry.sample(rng, (192, 640))
         else:
             s = planar.sample(rng, (192, 640))
-            f_net = canonical  # arbitrary scene scale: the fusion's alignment must cope
+        # planar scenes have no camera: any scene scale, the fusion's alignment must cope
+        f_net = s["fb"] / s["baseline"] if "baseline" in s else canonical
         if rng.uniform() < 0.8:
             s = sp.photometric(rng, s)
         b = sp.to_batch([s])
@@ -81,6 +88,9 @@ def main() -> None:
     p.add_argument("--max-disp", type=int, default=192)
     p.add_argument("--samples", type=int, default=480)
     p.add_argument("--street-seed", type=int, default=13)
+    p.add_argument("--geometry-seed", type=int, default=23)
+    p.add_argument("--street-share", type=float, default=0.5)
+    p.add_argument("--geometry-share", type=float, default=0.0)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)

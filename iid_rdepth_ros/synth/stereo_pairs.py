@@ -12,6 +12,7 @@ Every source returns the same sample dict (numpy, one rectified pair at one size
                                             (hidden behind a nearer surface or out of frame)
     depth        (H, W) float32             metres = fb / disparity, 0 where none / infinite
     fb           float                      focal (pixels of this image) x baseline (metres)
+    baseline     float                      metres (synth sources; planar scenes have none)
     source       str
 
 Sources:
@@ -81,15 +82,18 @@ class SynthStreetPairs:
     """Random resize + crop of synth-street frames (pre-rendered pool or rendered on demand).
 
     ``scale``: range of the resize factor (both axes): the focal length and every disparity
-    scale with it, so one street teaches several cameras.
+    scale with it, so one street teaches several cameras. ``mode``: the synth mode
+    (``geometry``: random cameras, near-range rooms and objects, photometric differences).
     """
 
     def __init__(self, seed: int, frames: int, height: int = 192, width: int = 640,
                  scale: tuple[float, float] = (0.55, 1.15), sequence_length: int = 20,
-                 cache: bool = True) -> None:
+                 cache: bool = True, mode: str = "street") -> None:
+        from .config import get_mode
         from .street import SynthStreet
 
-        self.street = SynthStreet(seed, height, width, sequence_length)
+        self.street = SynthStreet(seed, height, width, sequence_length, config=get_mode(mode))
+        self.mode = mode
         self.frames = int(frames)
         self.scale = scale
         self.cache: dict[int, tuple] | None = {} if cache else None
@@ -103,24 +107,24 @@ class SynthStreetPairs:
         # sky (depth 0) is at infinity: disparity 0 is its exact ground truth
         disp = np.where(depth > 0, fb / np.maximum(depth, 1e-6), 0.0).astype(np.float32)
         disp_r = np.where(depth_r > 0, fb / np.maximum(depth_r, 1e-6), 0.0).astype(np.float32)
-        item = (f["left"], f["right"], disp, disp_r, fb)
+        item = (f["left"], f["right"], disp, disp_r, fb, float(f["baseline_m"]))
         if self.cache is not None:
             self.cache[i] = item
         return item
 
     def full(self, i: int) -> Sample:
         """Frame ``i`` at its own size, no augmentation (for evaluation)."""
-        left, right, disp, disp_r, fb = self._frame(i)
+        left, right, disp, disp_r, fb, baseline = self._frame(i)
         occ = occlusion_mask(disp, disp_r)
         valid = np.ones(disp.shape, bool)
         return {"left": left, "right": right, "disparity": disp, "valid": valid,
                 "occluded": occ, "depth": _depth_from_disparity(disp, valid, fb), "fb": fb,
-                "source": "synth-street"}
+                "baseline": baseline, "source": f"synth-{self.mode}"}
 
     def sample(self, rng: np.random.Generator, size: tuple[int, int]) -> Sample:
         import cv2
 
-        left, right, disp, disp_r, fb = self._frame(int(rng.integers(self.frames)))
+        left, right, disp, disp_r, fb, baseline = self._frame(int(rng.integers(self.frames)))
         h, w = size
         hs, ws = disp.shape
         lo = max(self.scale[0], h / hs, w / ws)
@@ -144,7 +148,7 @@ class SynthStreetPairs:
         return {"left": np.ascontiguousarray(left[crop]),
                 "right": np.ascontiguousarray(right[crop]), "disparity": disp, "valid": valid,
                 "occluded": occluded, "depth": _depth_from_disparity(disp, valid, fb_s),
-                "fb": fb_s, "source": "synth-street"}
+                "fb": fb_s, "baseline": baseline, "source": f"synth-{self.mode}"}
 
 
 def occlusion_mask(disp: np.ndarray, disp_right: np.ndarray, tol: float = 1.0) -> np.ndarray:
