@@ -2,10 +2,11 @@
 
 Step 1 (``--cache``): build a cache of full 192x640 samples: synth-street frames (seed
 ``--street-seed``, never the project's 1/2/3/5), synth ``geometry`` crops (random cameras,
-near-range scenes; seed ``--geometry-seed``; the test splits are salted apart) and planar-photo
-scenes from the training photographs, each with the frozen matcher's depth and confidence, the mono network's metric
-depth (``--mono``, run without the right view) and the dense ground truth. Step 2: train the
-fusion (a few thousand parameters) on the cache with |log fused - log gt| over valid pixels.
+near-range scenes; seed ``--geometry-seed``; the test splits are salted apart) and
+planar-photo scenes from the training photographs, each with the frozen matcher's depth and
+confidence, the mono network's metric depth (``--mono``, run without the right view) and
+the dense ground truth. Step 2: train the fusion (a few thousand parameters) on the cache with |log
+fused - log gt| over valid pixels.
 
     .venv/bin/python scripts/train_stereo_fusion.py --matcher RUN/matcher.safetensors \
         --out RUN/fusion --samples 480 --steps 1500

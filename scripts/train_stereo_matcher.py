@@ -8,9 +8,10 @@ vertical misalignment. The evaluation photographs (``EVAL_PHOTOS``, ``UNSEEN_PHO
 never used here.
 
 Loss (all against dense ground-truth disparity in input pixels, pixels with gt <= max_disp):
-  smooth-L1 (``--beta``) at full resolution on the final disparity (weight 1) and on the s2 / s4 / s8
-  estimates upsampled bilinearly (0.6 / 0.4 / 0.2), + ``log_weight`` x |log((d + 1) / (gt + 1))|
-  on the final disparity (relative accuracy at small disparities = far range), + a
+  smooth-L1 (``--beta``) at full resolution on the final disparity (weight 1) and on the
+  s2 / s4 / s8 estimates upsampled bilinearly (0.6 / 0.4 / 0.2), + ``log_weight`` x
+  |log((d + 1) / (gt + 1))| on the final disparity (relative accuracy at small disparities = far
+  range), + a
   cross-entropy of the s8 matching distribution against the two-hot ground truth
   (``ce_weight``), + BCE of the confidence against "|error| < min(1, 0.05 gt + 0.1) px"
   (``conf_weight``).

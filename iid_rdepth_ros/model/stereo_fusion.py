@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from .stereo_matcher import _conv, _ResBlock, _up2
 
+
 class StereoMonoFusion(nn.Module):
     """Confidence-weighted fusion of stereo and mono depth (module docstring).
 

@@ -51,7 +51,7 @@ def test_with_aux_depth_and_confidence(model: torch.nn.Module) -> None:
         mono = model(image)
     assert depth.shape == confidence.shape == (1, 1, 96, 320)
     assert torch.isfinite(depth).all() and (depth > 0).all()
-    assert 0 < float(confidence.min()) and float(confidence.max()) < 1
+    assert float(confidence.min()) > 0 and float(confidence.max()) < 1
     assert not torch.equal(depth, mono)  # the auxiliary view changes the output
     with torch.no_grad():  # forward is forward_outputs' depth
         assert torch.equal(model(image, aux, fb=torch.tensor([150.0])), depth)
