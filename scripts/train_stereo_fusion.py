@@ -45,7 +45,7 @@ def build_cache(a: argparse.Namespace) -> dict[str, torch.Tensor]:
                                    mode="geometry")
     planar = sp.PlanarPhotoPairs(sp.load_photos(sp.TRAIN_PHOTOS), max_disparity=a.max_disp)
     rng = np.random.default_rng(a.seed)
-    rows: dict[str, list] = {k: [] for k in ("image", "stereo", "conf", "mono", "gt")}
+    rows: dict[str, list] = {k: [] for k in ("image", "stereo", "conf", "mono", "gt", "disp")}
     t0 = time.time()
     shares = np.array([a.street_share, a.geometry_share, 1 - a.street_share - a.geometry_share])
     for i in range(a.samples):
@@ -69,6 +69,7 @@ def build_cache(a: argparse.Namespace) -> dict[str, torch.Tensor]:
         rows["image"].append((b["left"] * 255).round().to(torch.uint8))
         rows["stereo"].append(out.depth.half())
         rows["conf"].append(out.confidence.half())
+        rows["disp"].append(out.disparity.half())
         rows["mono"].append(m.half())
         rows["gt"].append(gt.half())
         if i % 50 == 0:
@@ -120,15 +121,16 @@ def main() -> None:
 
     def batch(idx):
         f = (lambda k: cache[k][idx].float())
-        return f("image") / 255, f("stereo"), f("conf"), f("mono").clamp_min(1e-3), f("gt")
+        return (f("image") / 255, f("stereo"), f("conf"), f("mono").clamp_min(1e-3), f("gt"),
+                f("disp"))
 
     def validate() -> dict:
         fusion.eval()
         res = {"fused": [], "stereo": [], "mono_aligned": []}
         with torch.no_grad():
             for i in range(n - n_val, n):
-                img, st, cf, mo, gt = batch([i])
-                fused, _ = fusion(st, cf, mo, img)
+                img, st, cf, mo, gt, dp = batch([i])
+                fused, _ = fusion(st, cf, mo, img, dp)
                 mono_al = mo * torch.exp(fusion.align_scale(st, cf, mo))
                 m = (gt > 1e-3) & (gt < MAX_DEPTH)
                 if not m.any():
@@ -142,8 +144,8 @@ def main() -> None:
     t0 = time.time()
     for step in range(a.steps):
         idx = rng.integers(0, n - n_val, a.batch)
-        img, st, cf, mo, gt = batch(idx)
-        fused, _ = fusion(st, cf, mo, img)
+        img, st, cf, mo, gt, dp = batch(idx)
+        fused, _ = fusion(st, cf, mo, img, dp)
         loss = log_l1(fused, gt)
         opt.zero_grad()
         loss.backward()

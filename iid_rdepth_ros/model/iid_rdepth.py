@@ -164,7 +164,8 @@ class IIDRDepth(nn.Module):
             assert fb is not None
             mono = self.decode(feats, None, None, steps, out_size=size)
             stereo = self.matcher(image, aux, feats[:2], aux_feats, fb)
-            depth, _ = self.fusion(stereo.depth, stereo.confidence, mono, image)
+            depth, _ = self.fusion(stereo.depth, stereo.confidence, mono, image,
+                                   stereo.disparity)
             return depth, stereo.confidence
         depth = self.decode(feats, aux_feats, fb, steps, out_size=size)
         if aux_feats is not None and self.refiner is not None:

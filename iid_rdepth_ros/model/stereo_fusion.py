@@ -22,14 +22,17 @@ from .stereo_matcher import _conv, _ResBlock, _up2
 class StereoMonoFusion(nn.Module):
     """Confidence-weighted fusion of stereo and mono depth (module docstring).
 
-    ``forward(stereo_depth, confidence, mono_depth, image)`` -> (fused depth, stereo weight).
-    Both depths in the same units (metres at the canonical focal inside ``IIDRDepth``).
+    ``forward(stereo_depth, confidence, mono_depth, image, disparity)`` -> (fused depth,
+    stereo weight). Both depths in the same units (metres at the canonical focal inside
+    ``IIDRDepth``); ``disparity`` is the matcher's, in network-input pixels: a disparity error
+    of a fraction of a pixel is a large depth error where the disparity is small (far), so the
+    weight may depend on it (``log1p(d) / 4``, the one absolute, camera-bound input).
     """
 
     def __init__(self, hidden: int = 16, min_evidence: float = 1e-3) -> None:
         super().__init__()
         self.min_evidence = min_evidence
-        self.net = nn.Sequential(_conv(3 + 4, hidden), _ResBlock(hidden, 1), _ResBlock(hidden, 2),
+        self.net = nn.Sequential(_conv(3 + 5, hidden), _ResBlock(hidden, 1), _ResBlock(hidden, 2),
                                  nn.Conv2d(hidden, 1, 3, padding=1))
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
@@ -48,12 +51,13 @@ class StereoMonoFusion(nn.Module):
         return num / (den + self.min_evidence * n)
 
     def forward(self, stereo_depth: Tensor, confidence: Tensor, mono_depth: Tensor,
-                image: Tensor) -> tuple[Tensor, Tensor]:
+                image: Tensor, disparity: Tensor) -> tuple[Tensor, Tensor]:
         scale = self.align_scale(stereo_depth, confidence, mono_depth)
         log_s = torch.log(stereo_depth.clamp_min(1e-3))
         log_m = torch.log(mono_depth.clamp_min(1e-3)) + scale
         diff = (log_s - log_m).clamp(-3, 3)
-        small = [F.avg_pool2d(t, 2) for t in (image - 0.5, confidence, diff, diff.abs())]
+        small = [F.avg_pool2d(t, 2) for t in (image - 0.5, confidence, diff, diff.abs(),
+                                               torch.log1p(disparity.clamp_min(0)) * 0.25)]
         logit = self.net(torch.cat(small + [F.avg_pool2d(log_m - log_m.mean(dim=(2, 3),
                                                                           keepdim=True), 2)], 1))
         logit = _up2(logit) + self.conf_gain * (confidence - 0.5) + self.conf_bias

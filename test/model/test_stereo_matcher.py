@@ -93,7 +93,7 @@ def test_fusion_follows_confidence_and_aligns_the_mono_scale():
     conf = torch.ones(1, 1, 32, 64)
     conf[..., :16] = 0.0  # no evidence on the left quarter
     with torch.no_grad():
-        fused, weight = fusion(stereo, conf, mono, img)
+        fused, weight = fusion(stereo, conf, mono, img, torch.full_like(stereo, 20.0))
     assert weight[..., 32:].min() > 0.95 and weight[..., :16].max() < 0.05
     # the mono prior is put on the stereo's scale before it fills the unmatched pixels
     torch.testing.assert_close(fused, stereo, rtol=0.01, atol=0.0)
