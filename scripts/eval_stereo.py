@@ -1,7 +1,7 @@
 """Issue 22's "must show" stereo evaluation of a checkpoint (``bench.stereo_eval``).
 
     python scripts/eval_stereo.py --model /work/scratch/stereo/ckpt/prov \
-        --data-dir /work/scratch/stereo/eval_data --frames 24 --out benchmarks/
+        --data-dir /work/scratch/stereo/eval_data --out benchmarks/
 
 Generates the held-out synth splits (test-mixed, test-near) and the two-camera invariance
 renders under ``--data-dir`` where missing, runs the model's stereo (and mono) through the
@@ -34,16 +34,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "auto"),
                    help="runtime backend (torch: network size per camera in place; "
                         "onnxruntime exports one graph per network size, cached)")
-    p.add_argument("--frames", type=int, default=24, help="frames per synth split")
+    p.add_argument("--frames", type=int, default=40, help="frames per synth split")
     p.add_argument("--data-frames", type=int, default=40,
                    help="frames generated per split when missing")
-    p.add_argument("--invariance-frames", type=int, default=8,
+    p.add_argument("--invariance-frames", type=int, default=20,
                    help="scenes of the camera-invariance test")
-    p.add_argument("--semi-real", type=int, default=10, help="semi-real photo pairs")
+    p.add_argument("--semi-real", type=int, default=20, help="semi-real photo pairs")
     p.add_argument("--semi-real-size", default="384x512", help="HxW of the semi-real pairs")
     p.add_argument("--data-dir", default="data/stereo_eval", help="where the synth data live")
     p.add_argument("--budget", default="192x640", help="network pixel budget HxW")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for the model")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for the model (default 1: on 2 cores shared with a "
+                        "training job, 2 threads ran 40x slower)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, auto")
     p.add_argument("--only", nargs="+", choices=ITEMS, default=list(ITEMS),
                    help="run only these items")

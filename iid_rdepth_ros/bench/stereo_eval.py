@@ -287,7 +287,7 @@ class PinholeCam:
 def resample_depth(depth: np.ndarray, src: PinholeCam, dst: PinholeCam) -> np.ndarray:
     """``depth`` of camera ``src`` on the pixel grid of ``dst`` (same centre and orientation,
     so a ray keeps its depth ``Z``): bilinear, NaN outside ``src``'s image or where a tap is
-    invalid (no depth bleeds across a hole)."""
+    invalid (no depth bleeds into a hole)."""
     import cv2
 
     u = (np.arange(dst.width, dtype=np.float64) - dst.cx) / dst.fx * src.fx + src.cx
@@ -301,9 +301,11 @@ def resample_depth(depth: np.ndarray, src: PinholeCam, dst: PinholeCam) -> np.nd
                     borderValue=0.0)
     weight = cv2.remap(ok.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    inside = ((map_x >= 0) & (map_x <= src.width - 1) & (map_y >= 0)
-              & (map_y <= src.height - 1))
-    return np.where(inside & (weight > 0.999), out, np.nan).astype(np.float32)
+    eps = 1e-3  # rounding of the mapping at the border
+    inside = ((map_x >= -eps) & (map_x <= src.width - 1 + eps) & (map_y >= -eps)
+              & (map_y <= src.height - 1 + eps))
+    keep = inside & (weight > 0.99)  # cv2's fixed-point weights: normalised below
+    return np.where(keep, out / np.where(keep, weight, 1.0), np.nan).astype(np.float32)
 
 
 def compare_views(pred_a: np.ndarray, pred_b: np.ndarray, gt_a: np.ndarray, gt_b: np.ndarray,
