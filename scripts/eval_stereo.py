@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     runner = se.open_camera_runner(args.model, args.backend, args.threads, budget, args.device)
     result: dict[str, Any] = {"model": {"name": args.model, "backend": runner.runner.backend,
                                         "budget": f"{budget[0]}x{budget[1]}",
+                                        "card_stereo": se.card_stereo(args.model),
                                         "info": _plain(runner.runner.info)}}
     try:
         if "splits" in args.only:

@@ -146,13 +146,15 @@ def test_prepare_data_generates_missing_folders_only(tmp_path: Path) -> None:
 
 
 def _split_result() -> dict[str, Any]:
-    m = {"abs_rel": 0.05, "rmse": 1.0, "d1": 0.95, "frames": 2}
+    m = {"abs_rel": 0.05, "abs_rel_median_frame": 0.04, "rmse": 1.0, "d1": 0.95, "frames": 2}
     stats = se.PixelStats()
     gt, pred, fb = _hand_case()
     stats.update(pred, gt, fb, np.ones(gt.shape, bool))
     return {"stereo_sgbm_pixels": m, "sgbm": {**m, "abs_rel": 0.2}, "stereo_all_pixels": m,
-            "pixels": {"stereo": stats.result(), "sgbm": stats.result()},
+            "pixels": {"stereo": stats.result(), "sgbm": stats.result(),
+                       "stereo_sgbm_pixels": stats.result()},
             "sgbm_coverage": 0.8, "confidence_mean": 0.7, "ratio_vs_sgbm": 0.25,
+            "ratio_vs_sgbm_median": 0.3,
             "timing": {"stereo_s": 1.0, "mono_s": 0.0, "sgbm_s": 0.1},
             "data": {"frames_evaluated": 2, "seed": 1, "scene_kinds": {"room": 2},
                      "sizes": ["48x64"]}}
@@ -164,4 +166,5 @@ def test_render_markdown_has_command_tables_and_verdicts() -> None:
     md = se.render_markdown(result, "python scripts/eval_stereo.py --model m")
     assert "    python scripts/eval_stereo.py --model m" in md
     assert "## test-mixed" in md and "target <= 0.5: met" in md
+    assert "median-frame AbsRel ratio 0.300" in md
     assert "| SGBM | own | 10-20 m |" not in md and "| stereo | all GT | 5-20 m |" in md
