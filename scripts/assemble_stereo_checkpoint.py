@@ -8,9 +8,9 @@ bit for bit), a trained stereo matcher and a trained fusion.
 The new config has ``avlfe.enabled: false`` and ``stereo.enabled: true``: AV-LFE's depth
 candidates, its bin-head prior and the ZNCC refinement are dropped; without an auxiliary view
 the model computes exactly what ``--mono`` computes. The card keeps the source card's training
-record under ``mono_training`` (its other entries as they are; AV-LFE's ``metrics_note`` is
-dropped with AV-LFE) and records where the matcher and fusion came from (with their
-SHA-256), so the step counts stay countable.
+record and validation metrics under ``mono_training`` (its other entries as they are;
+AV-LFE's ``metrics_note`` is dropped with AV-LFE) and records where the matcher and fusion
+came from (with their SHA-256), so the step counts stay countable.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main() -> None:
     from iid_rdepth_ros.model.checkpoint import RESERVED_CARD_KEYS
 
     kept = {k: v for k, v in card.items()
-            if k not in RESERVED_CARD_KEYS and k not in ("training", "metrics_note")}
+            if k not in RESERVED_CARD_KEYS and k not in ("training", "metrics", "metrics_note")}
     out_card = {
         **kept,
         "stereo": {
@@ -71,7 +71,10 @@ def main() -> None:
             "mono_from": {"checkpoint": str(a.mono),
                           "weights_sha256": card.get("weights_sha256")},
         },
-        "mono_training": card.get("training"),
+        # the source's training record; its validation metrics were measured on the AV-LFE
+        # model (their ``stereo`` entries are AV-LFE's, not this model's)
+        "mono_training": {"training": card.get("training"),
+                          "validation_metrics_of_the_source": card.get("metrics")},
     }
     with torch.no_grad():  # the mono path must be the source's, bit for bit
         image = torch.rand(1, 3, cfg.input_height, cfg.input_width,
