@@ -198,8 +198,9 @@ class IIDRDepth(nn.Module):
         mods: list[nn.Module] = [self.head, self.decoder.stages[0], self.decoder.stages[1]]
         if self.upsampler is not None:
             mods.append(self.upsampler)
-        mods += [m for m in (self.diffusion, self.avlfe, self.matcher, self.fusion)
-                 if m is not None]
+        # the stereo matcher and its fusion learn from dense disparity, not from this depth
+        # loss (scripts/train_stereo_matcher.py, train_stereo_fusion.py): frozen here
+        mods += [m for m in (self.diffusion, self.avlfe) if m is not None]
         return mods
 
     def set_stage(self, stage: int) -> None:

@@ -59,10 +59,12 @@ def test_with_aux_depth_and_confidence(model: torch.nn.Module) -> None:
         model.forward_outputs(image, aux)
 
 
-def test_stage2_trains_matcher_and_fusion(model: torch.nn.Module) -> None:
+def test_depth_loss_stages_leave_matcher_and_fusion_frozen() -> None:
     other = build_model(_stereo_config(), variant="full", pretrained_encoder=False)
-    names = {n.split(".")[0] for n, _ in other.named_trainable_parameters()}
-    assert {"matcher", "fusion"} <= names
+    for stage in (1, 2):
+        other.set_stage(stage)
+        names = {n.split(".")[0] for n, _ in other.named_trainable_parameters()}
+        assert names and not {"matcher", "fusion"} & names, (stage, names)
 
 
 def test_config_rules() -> None:
