@@ -123,7 +123,8 @@ METRICS_NOTE = ("metrics: validation during training, which decodes cached featu
 def with_metrics_note(card: dict[str, Any]) -> dict[str, Any]:
     """``card`` with ``metrics_note`` after ``metrics`` when its model has the stereo
     refinement, which the training-time validation in ``metrics`` never ran."""
-    if card["variant"] != "full" or not card["config"].get("avlfe", {}).get("refine"):
+    avlfe = card["config"].get("avlfe", {})
+    if card["variant"] != "full" or not (avlfe.get("enabled", True) and avlfe.get("refine")):
         return card
     out: dict[str, Any] = {}
     for key, value in card.items():

@@ -78,8 +78,8 @@ def open_frames(data_dir: str | Path, input_size: tuple[int, int], aux: bool,
 
 
 def aux_engaged(model: Any, aux: bool) -> bool:
-    """Whether the auxiliary view actually reaches the network (needs AV-LFE)."""
-    return bool(aux) and getattr(model, "avlfe", None) is not None
+    """Whether the auxiliary view actually reaches the network (AV-LFE or the matcher)."""
+    return bool(aux) and bool(getattr(model, "has_stereo", False))
 
 
 def effective_steps(model: Any, steps: int | None) -> int | None:

@@ -72,7 +72,26 @@ def _graph_module(model: torch.nn.Module, variant: str, steps: int) -> torch.nn.
                     fb: torch.Tensor) -> torch.Tensor:
             return self.model(image, aux=aux, fb=fb, steps=steps)
 
+    class MatcherGraph(MonoGraph):
+        def forward(self, image: torch.Tensor, aux: torch.Tensor,  # type: ignore[override]
+                    fb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.model.forward_outputs(image, aux=aux, fb=fb, steps=steps)
+
+    if variant == "stereo" and has_confidence(model):
+        return MatcherGraph().eval()
+
     return (MonoGraph if variant == "mono" else StereoGraph)().eval()
+
+
+def has_confidence(model: torch.nn.Module) -> bool:
+    """Whether the model's stereo graph also outputs ``confidence`` (the stereo matcher)."""
+    return getattr(model, "matcher", None) is not None
+
+
+def output_names(model: torch.nn.Module, variant: str) -> list[str]:
+    """Graph outputs of one variant: ``depth``, plus ``confidence`` for a matcher's stereo."""
+    return ["depth", "confidence"] if variant == "stereo" and has_confidence(model) \
+        else ["depth"]
 
 
 def example_inputs(variant: str, height: int, width: int, fb: float = 200.0
@@ -107,7 +126,7 @@ def export_graph(model: torch.nn.Module, variant: str, path: Path, height: int, 
         warnings.filterwarnings("ignore", category=UserWarning)  # constant-folding notes
         torch.onnx.export(
             module, args, str(path), dynamo=False, opset_version=opset,
-            input_names=INPUT_NAMES[variant], output_names=["depth"],
+            input_names=INPUT_NAMES[variant], output_names=output_names(model, variant),
             do_constant_folding=True, export_params=True, dynamic_axes=None)
     graph = fold_constants(path)
     set_metadata(graph, {**meta, "variant": variant})
@@ -153,21 +172,31 @@ def fold_constants(path: Path) -> onnx.ModelProto:
 def ort_parity(model: torch.nn.Module, path: Path, variant: str, height: int, width: int,
                steps: int) -> dict[str, float]:
     """Max absolute / relative depth difference between PyTorch and ONNX Runtime (CPU) and
-    the share of pixels beyond PARITY_RTOL."""
+    the share of pixels beyond PARITY_RTOL (plus the confidence's max absolute difference
+    where the graph has one)."""
     import onnxruntime as ort
     import torch
 
     args = example_inputs(variant, height, width)
+    kwargs = {"aux": args[1] if len(args) > 1 else None,
+              "fb": args[2] if len(args) > 1 else None, "steps": steps}
     with torch.inference_mode():
-        reference = model(args[0], aux=args[1] if len(args) > 1 else None,
-                          fb=args[2] if len(args) > 1 else None, steps=steps).numpy()
+        if hasattr(model, "forward_outputs"):
+            depth, confidence = model.forward_outputs(args[0], **kwargs)
+        else:
+            depth, confidence = model(args[0], **kwargs), None
+    reference = depth.numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {name: a.numpy() for name, a in zip(INPUT_NAMES[variant], args, strict=True)}
-    out = session.run(["depth"], feeds)[0]
-    diff = np.abs(out.astype(np.float64) - reference)
+    names = [o.name for o in session.get_outputs()]
+    outs = dict(zip(names, session.run(names, feeds), strict=True))
+    diff = np.abs(outs["depth"].astype(np.float64) - reference)
     rel = diff / np.maximum(np.abs(reference), 1e-6)
-    return {"max_abs": float(diff.max()), "max_rel": float(rel.max()),
-            "share_above_rtol": float((rel > PARITY_RTOL).mean())}
+    result = {"max_abs": float(diff.max()), "max_rel": float(rel.max()),
+              "share_above_rtol": float((rel > PARITY_RTOL).mean())}
+    if confidence is not None and "confidence" in outs:
+        result["confidence_max_abs"] = float(np.abs(outs["confidence"] - confidence.numpy()).max())
+    return result
 
 
 def parity_ok(parity: dict[str, float], refined: bool) -> bool:
@@ -200,14 +229,17 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
         raise ValueError(f"opset must be >= 17, got {opset}")
     steps = model_config.diffusion.resolve_steps(steps)
     model = model.for_export() if hasattr(model, "for_export") else model.eval()
-    if getattr(model, "avlfe", True) is None:  # no AV-LFE (baseline): stereo == mono
+    if not getattr(model, "has_stereo", True):  # no stereo path (baseline): stereo == mono
         variants = tuple(v for v in variants if v != "stereo")
     meta = {"model": source, "preset": model_config.name, "steps": steps,
             "canonical_focal": float(model_config.canonical_focal),
             "min_depth": float(model_config.min_depth),
             "max_depth": float(model_config.max_depth), "height": height, "width": width,
             "opset": opset, "checkpoint_sha256": (extra or {}).get("checkpoint_sha256"),
-            "stereo_refine": getattr(model, "refiner", None) is not None}
+            "stereo_refine": getattr(model, "refiner", None) is not None,
+            "stereo_path": "matcher" if has_confidence(model) else "avlfe",
+            "max_disparity": (int(model_config.stereo.max_disparity) if has_confidence(model)
+                              else None)}
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".export.", dir=out_dir))
     try:
@@ -259,7 +291,7 @@ def _export_into(stage: Path, model: torch.nn.Module, meta: dict[str, Any],
         entry: dict[str, Any] = {
             "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
             "inputs": {n: _input_shape(n, height, width) for n in INPUT_NAMES[variant]},
-            "outputs": {"depth": [1, 1, height, width]},
+            "outputs": {n: [1, 1, height, width] for n in output_names(model, variant)},
             "export_s": round(time.perf_counter() - start, 2),
             "tensorrt10_compatible": compat[variant].ok,
             "tensorrt10_issues": [str(i) for i in compat[variant].issues],

@@ -287,6 +287,34 @@ class AVLFEConfig(_ConfigBase):
 
 
 @dataclass
+class StereoConfig(_ConfigBase):
+    """Geometry-first stereo (``model.stereo_matcher`` + ``model.stereo_fusion``).
+
+    enabled: with an auxiliary view, a learned matcher in disparity pixels of the network
+        input gives depth ``fb / d`` and a per-pixel confidence, and the output follows it
+        where it is confident and the mono network elsewhere (replaces AV-LFE's depth
+        candidates, its bin-head prior and the ZNCC refinement). Configs written before this
+        section existed load with ``enabled: false`` (their AV-LFE path).
+    max_disparity: search range ``0..max_disparity`` in network-input pixels, a multiple of
+        8: 192 covers 0.3 m for ``f_net * B`` up to 57.6 px*m (a 12 cm-baseline camera with
+        480 px focal at the network input) and 1 m at KITTI's 640-column ``f_net * B``.
+    fusion_hidden: width of the fusion's weight network.
+    """
+
+    enabled: bool = False
+    max_disparity: int = 192
+    fusion_hidden: int = 16
+
+    def validate(self) -> None:
+        if isinstance(self.max_disparity, bool) or self.max_disparity <= 0 \
+                or self.max_disparity % 8 or self.max_disparity > 1024:
+            raise ValueError(f"stereo.max_disparity must be a multiple of 8 in 8..1024, got "
+                             f"{self.max_disparity!r}")
+        if self.fusion_hidden < 1:
+            raise ValueError(f"stereo.fusion_hidden must be >= 1, got {self.fusion_hidden}")
+
+
+@dataclass
 class ModelConfig(_ConfigBase):
     """Whole network: input size, canonical focal, depth range and the parts' configs.
 
@@ -305,6 +333,7 @@ class ModelConfig(_ConfigBase):
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     invertible: InvertibleConfig = field(default_factory=InvertibleConfig)
     avlfe: AVLFEConfig = field(default_factory=AVLFEConfig)
+    stereo: StereoConfig = field(default_factory=StereoConfig)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -317,12 +346,16 @@ class ModelConfig(_ConfigBase):
         if not 0 < self.min_depth < self.max_depth:
             raise ValueError(f"need 0 < min_depth < max_depth, got {self.min_depth}, "
                              f"{self.max_depth}")
-        for part in (self.encoder, self.decoder, self.diffusion, self.invertible, self.avlfe):
+        for part in (self.encoder, self.decoder, self.diffusion, self.invertible, self.avlfe,
+                     self.stereo):
             part.validate()
         if not self.min_depth < self.decoder.bin_init_near < self.max_depth:
             raise ValueError("decoder.bin_init_near must lie inside (min_depth, max_depth)")
         if self.avlfe.near_depth >= self.avlfe_far_depth:
             raise ValueError("avlfe.near_depth must be below the far depth (max_depth)")
+        if self.stereo.enabled and self.avlfe.enabled:
+            raise ValueError("stereo.enabled replaces AV-LFE's stereo path: set avlfe.enabled "
+                             "to false with it")
 
     def for_runtime(self, steps: int | None = None, stereo_refine: bool | None = None,
                     input_size: tuple[int, int] | None = None) -> ModelConfig:

@@ -18,13 +18,16 @@ from .encoder import FeatureEncoder
 from .head import BinHead
 from .invertible import CouplingStack
 from .layers import resize_to
+from .stereo_fusion import StereoMonoFusion
+from .stereo_matcher import StereoMatcher, StereoMatcherConfig
 from .stereo_refine import StereoRefiner
 from .upsample import ConvexUpsampler
 
 VARIANTS = ("full", "baseline")
 
 #: state-dict prefixes that exist only in the full (stage-2) model
-STAGE2_PREFIXES = ("diffusion.", "avlfe.", "decoder.stages.0.post.", "decoder.stages.1.post.")
+STAGE2_PREFIXES = ("diffusion.", "avlfe.", "decoder.stages.0.post.", "decoder.stages.1.post.",
+                   "matcher.", "fusion.")
 
 
 class IIDRDepth(nn.Module):
@@ -36,6 +39,8 @@ class IIDRDepth(nn.Module):
     identities, so a full model loaded with ``load_baseline_state`` reproduces the baseline
     (with an auxiliary view, ``forward`` also runs AV-LFE's parameter-free stereo refinement,
     ``refiner``, where ``cfg.avlfe.refine``: ``ModelConfig.for_runtime`` switches it).
+    ``cfg.stereo.enabled`` replaces AV-LFE by the geometry-first path: ``matcher`` (disparity
+    pixels, confidence) and ``fusion`` with the unchanged mono decoder (``forward_outputs``).
     """
 
     def __init__(self, cfg: ModelConfig, encoder: FeatureEncoder, variant: str = "full") -> None:
@@ -59,6 +64,8 @@ class IIDRDepth(nn.Module):
         self.diffusion: InvTIndDiffusion | None = None
         self.avlfe: AVLFE | None = None
         self.refiner: StereoRefiner | None = None
+        self.matcher: StereoMatcher | None = None
+        self.fusion: StereoMonoFusion | None = None
         if variant == "full":
             if cfg.diffusion.enabled:
                 self.diffusion = InvTIndDiffusion(enc[2], enc[3], cfg.diffusion)
@@ -72,6 +79,11 @@ class IIDRDepth(nn.Module):
                 self.avlfe = AVLFE(enc, cfg.avlfe, cfg.avlfe_far_depth)
                 if cfg.avlfe.refine:
                     self.refiner = StereoRefiner(cfg.avlfe, cfg.max_depth)
+            if cfg.stereo.enabled:
+                self.matcher = StereoMatcher(StereoMatcherConfig(
+                    max_disparity=cfg.stereo.max_disparity,
+                    level_channels=(enc[0], enc[1]), max_depth=cfg.max_depth))
+                self.fusion = StereoMonoFusion(cfg.stereo.fusion_hidden)
         self.stage = 0
         self.set_stage(2 if variant == "full" else 1)
 
@@ -123,22 +135,42 @@ class IIDRDepth(nn.Module):
             depth = resize_to(depth, out_size)
         return depth, (None if prior is None else prior.log_depth)
 
+    @property
+    def has_stereo(self) -> bool:
+        """Whether an auxiliary view changes the output (AV-LFE or the stereo matcher)."""
+        return self.avlfe is not None or self.matcher is not None
+
     def forward(self, image: Tensor, aux: Tensor | None = None, fb: Tensor | float | None = None,
                 steps: int | None = None) -> Tensor:
         """Depth (B, 1, H, W) in metres at the canonical focal."""
+        return self.forward_outputs(image, aux, fb, steps)[0]
+
+    def forward_outputs(self, image: Tensor, aux: Tensor | None = None,
+                        fb: Tensor | float | None = None, steps: int | None = None
+                        ) -> tuple[Tensor, Tensor | None]:
+        """``forward``'s depth and, on the stereo matcher's path with an auxiliary view, its
+        per-pixel confidence (B, 1, H, W) in (0, 1); None otherwise."""
         feats = self.encode(image)
         aux_feats = None
-        if aux is not None and self.avlfe is not None:
+        if aux is not None and self.has_stereo:
             if aux.shape != image.shape:
                 raise ValueError(f"aux image {tuple(aux.shape)} must match the main image "
                                  f"{tuple(image.shape)}")
             if fb is None:
                 raise ValueError("an auxiliary view needs fb (canonical focal x baseline)")
             aux_feats = self.encode(aux, levels=2)
-        depth = self.decode(feats, aux_feats, fb, steps, out_size=tuple(image.shape[-2:]))
+        size = (int(image.shape[-2]), int(image.shape[-1]))
+        if self.matcher is not None and self.fusion is not None and aux_feats is not None:
+            assert fb is not None
+            mono = self.decode(feats, None, None, steps, out_size=size)
+            stereo = self.matcher(image, aux, feats[:2], aux_feats, fb)
+            depth, _ = self.fusion(stereo.depth, stereo.confidence, mono, image,
+                                   stereo.disparity)
+            return depth, stereo.confidence
+        depth = self.decode(feats, aux_feats, fb, steps, out_size=size)
         if aux_feats is not None and self.refiner is not None:
             depth = self.refiner(image, aux, fb, depth)
-        return depth
+        return depth, None
 
     def diffusion_steps(self, steps: int | None) -> int:
         """T this forward runs (``DiffusionConfig.resolve_steps`` in this model's mode)."""
@@ -166,6 +198,8 @@ class IIDRDepth(nn.Module):
         mods: list[nn.Module] = [self.head, self.decoder.stages[0], self.decoder.stages[1]]
         if self.upsampler is not None:
             mods.append(self.upsampler)
+        # the stereo matcher and its fusion learn from dense disparity, not from this depth
+        # loss (scripts/train_stereo_matcher.py, train_stereo_fusion.py): frozen here
         mods += [m for m in (self.diffusion, self.avlfe) if m is not None]
         return mods
 
@@ -271,6 +305,8 @@ def parameter_report(model: IIDRDepth) -> dict[str, int]:
         "diffusion": count_parameters(model.diffusion),
         "invertible": coupling,
         "avlfe": count_parameters(model.avlfe),
+        "stereo_matcher": count_parameters(model.matcher),
+        "stereo_fusion": count_parameters(model.fusion),
         "trainable_now": sum(p.numel() for p in model.trainable_parameters()),
     }
 

@@ -70,7 +70,7 @@ class TorchRunner(Runner):
         self.canonical_focal = float(model_config.canonical_focal)
         self.depth_range = (float(model_config.min_depth), float(model_config.max_depth))
         self.steps = model_config.diffusion.steps
-        self.has_stereo = getattr(self._model, "avlfe", None) is not None
+        self.has_stereo = bool(getattr(self._model, "has_stereo", False))
         self.stereo_refined = getattr(self._model, "refiner", None) is not None
         on_device = self.config.device_processing
         if on_device == "auto":
@@ -142,8 +142,11 @@ class TorchRunner(Runner):
             if prepared.stereo:
                 aux = torch.from_numpy(prepared.aux).to(self._device)
                 fb = torch.from_numpy(prepared.fb).to(self._device)
-            depth = self._model(image, aux=aux, fb=fb)
-            return depth.float().cpu().numpy()
+            depth, confidence = self._model.forward_outputs(image, aux=aux, fb=fb)
+            if confidence is None:
+                return depth.float().cpu().numpy()
+            return {"depth": depth.float().cpu().numpy(),
+                    "confidence": confidence.float().cpu().numpy()}
 
     def _close(self) -> None:
         if self._pipeline is not None:

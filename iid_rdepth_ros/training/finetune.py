@@ -21,7 +21,7 @@ from typing import Any
 MAY_CHANGE = ("name", "input_height", "input_width", "canonical_focal", "min_depth",
               "max_depth", "decoder.n_bins", "decoder.bin_space", "decoder.bin_init_near",
               "diffusion.steps", "diffusion.train_steps", "avlfe.near_depth",
-              "avlfe.far_depth", "avlfe.refine*")
+              "avlfe.far_depth", "avlfe.refine*", "stereo.max_disparity")
 #: weights shaped by ``decoder.n_bins`` (re-initialised when it changes)
 BIN_SHAPED = ("bcp.mlp.", "head.logits.")
 TRAINABLE = ("stage2", "decoder")

@@ -108,7 +108,7 @@ def _build(mcfg: Any, variant: str) -> torch.nn.Module:
     return build_model(mcfg, variant=variant)
 
 
-STAGE2_ONLY = ("diffusion", "invertible", "avlfe")
+STAGE2_ONLY = ("diffusion", "invertible", "avlfe", "stereo")
 
 
 def _load_stage1(model: torch.nn.Module, source: str) -> dict[str, Any]:

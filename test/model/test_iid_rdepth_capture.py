@@ -8,22 +8,35 @@ on a GPU ``test/runtime/test_cuda_graphs.py`` captures it for real.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from capture_guard import host_traffic_of
 
+from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import load_model
 from iid_rdepth_ros.model.diffusion import InvTIndDiffusion
 
 HW = (64, 192)
 
 
-@pytest.fixture(scope="module")
-def meta_model() -> torch.nn.Module:
-    model, _, _ = load_model("default")  # the shipped model: diffusion, AV-LFE, refinement
-    assert model.diffusion is not None and model.avlfe is not None
-    assert model.refiner is not None
+def _model(kind: str) -> torch.nn.Module:
+    if kind == "shipped":  # the shipped model: diffusion and its stereo path
+        model = load_model("default")[0]
+    else:  # AV-LFE with its refinement, or the geometry-first matcher + fusion
+        cfg = copy.deepcopy(get_preset())
+        if kind == "matcher":
+            cfg.avlfe.enabled, cfg.stereo.enabled = False, True
+        model = build_model(cfg, variant="full", pretrained_encoder=False)
+        assert (model.refiner is not None) if kind == "avlfe" else model.matcher is not None
+    assert model.diffusion is not None and model.has_stereo
     return model.for_export().to("meta")
+
+
+@pytest.fixture(scope="module", params=["shipped", "avlfe", "matcher"])
+def meta_model(request: pytest.FixtureRequest) -> torch.nn.Module:
+    return _model(request.param)
 
 
 def _run(model: torch.nn.Module, stereo: bool) -> list[str]:

@@ -38,7 +38,7 @@ from iid_rdepth_ros.ros.image_codec import image_to_array  # noqa: E402
 DOMAIN_ID = free_domain(48)
 NS = "cam43"
 PARAMS = {"backend": "torch"}
-DRIVER = {"outputs": ("depth", "info"), "publish": False}
+DRIVER = {"outputs": ("depth", "info", "confidence"), "publish": False}
 RESULTS: dict[str, Any] = {}
 
 
@@ -66,6 +66,9 @@ def _stereo(rig: tuple[Harness, NodeProcess, Path], left: np.ndarray, right: np.
         node.log()[-3000:]
     harness.wait_for(lambda: harness.find("info", stamp) is not None, 2.0)
     RESULTS.setdefault("infos", []).append(harness.find("info", stamp))
+    if harness.wait_for(lambda: harness.find("confidence", stamp) is not None, 2.0):
+        RESULTS.setdefault("confidence", []).append(
+            image_to_array(harness.find("confidence", stamp)).copy())
     return image_to_array(harness.find("depth", stamp)).copy()
 
 
@@ -103,6 +106,17 @@ def test_depth_keeps_the_camera_aspect_and_the_road_is_metric(
     print(f"road plane: median depth ratio {np.median(ratio):.4f}, mean |error| "
           f"{np.mean(np.abs(ratio - 1)):.4f} over {on_road.sum()} pixels")
     assert abs(np.median(ratio) - 1.0) < 0.05
+
+
+def test_the_shipped_stereo_publishes_its_confidence(pair: StreetPair) -> None:
+    """``default``'s geometry-first stereo gives a per-pixel confidence beside depth: at the
+    camera's size, in [0, 1], NaN exactly where depth is, and high on the textured road."""
+    confidence, depth = RESULTS["confidence"][0], RESULTS["stereo"]
+    assert confidence.shape == depth.shape == (480, 640)
+    assert np.array_equal(np.isnan(confidence), np.isnan(depth))
+    ok = np.isfinite(confidence)
+    assert confidence[ok].min() >= 0 and confidence[ok].max() <= 1
+    assert np.median(confidence[pair.ground & ok]) > 0.5
 
 
 def test_right_principal_point_offset_gives_the_same_depth(

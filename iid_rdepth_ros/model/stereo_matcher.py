@@ -1,0 +1,404 @@
+"""Learned stereo matcher in disparity pixels on the frozen encoder's levels 0/1 (the
+geometry-first stereo path, DESIGN.md §2.5; its fusion with the mono network is
+``model.stereo_fusion``).
+
+Geometry first: matching happens in disparity pixels of the network input over
+``0..max_disparity``; nothing depends on a depth range, on f or on B. Depth is
+``fb / disparity``. Inside ``IIDRDepth`` ``fb = canonical_focal * B`` (the graph's ``fb``
+input), so the depth is metres at the canonical focal like the mono output, and the runtime's
+rescale by ``f_net / canonical_focal`` makes it exactly ``f_net * B / d``: the camera's own
+focal length at the network input, no depth prior involved. Resizing a camera image from
+``W`` to ``W_net`` columns multiplies every disparity and ``f`` by ``W_net / W``; the
+letterboxed network input keeps the aspect, so rows and columns scale alike.
+
+Pipeline (shapes for a 192x640 input, ``max_disparity=192``, lite0 channels 24/40)::
+
+  s8 (24x80)   match features: [level 1 (40), avg-pooled level 0 (24)] -> 2 conv -> 32 ch
+               group-wise correlation (8 groups of 4, cosine per group) at D8 = 192/8 + 1 = 25
+               integer candidates 0, 8, ..., 192 px -> volume (B, 8, 25, 24, 80);
+               3D aggregation: 2 convs at 8 ch with guided excitation from the left features,
+               a stride-2 pair at 16 ch (13x12x40), trilinear up + skip, 1 conv to logits;
+               softmax over candidates, windowed soft-argmin (the candidates within +-2 of the
+               argmax, renormalised: robust to multi-modal matches) -> d8 and its peak / window
+               mass (coarse confidence features).
+  s4 (48x160)  match features: level 0 (24) -> 2 conv + lateral from s8 -> 24 ch;
+               local cost: 5 offsets -2..2 s4-px around the upsampled disparity (bilinear
+               grid_sample of the right features), 4 groups -> 20 ch; 2D residual refinement
+               (24 ch, dilations 1, 2, 4) -> disparity residual.
+  s2 (96x320)  learned image features (conv s2 3->16, conv 16->16, + lateral from s4), convex
+               x2 upsampling of the s4 disparity (masks from the s4 hidden state), local cost
+               at 5 offsets -2..2 s2-px, 2 groups -> 10 ch; 2D residual refinement (16 ch) ->
+               residual, confidence logit, convex-upsampling masks to full resolution.
+  s1           disparity convexly upsampled x2 (each pixel a convex combination of its 3x3
+               s2 neighbours: sharp edges, no value outside the neighbours' range), confidence
+               bilinear; depth = fb / disparity.
+
+Sub-pixel accuracy comes from the residual regressions on local costs sampled at fractional
+offsets (linear interpolation) at strides 4 and 2, trained with an L1-type loss at full
+resolution; the refinements never see absolute disparity (only costs, features and the
+disparity's local variation), so they are the same for near and far, any camera.
+Large ranges: one s8 candidate per 8 px, so ``max_disparity`` is a constructor argument and
+may be changed at run time (``forward(max_disparity=...)``, a multiple of 8: the 3D convs are
+shared over candidates); the cost grows linearly with it.
+
+The refinement stages see no absolute disparity and the coarse stage sees only integer-shift
+correlations, so the module is disparity-translation-equivariant in its refinements and
+camera-agnostic overall.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .avlfe import as_fb
+from .upsample import bilinear_mask_logits, neighbours3x3
+
+
+@dataclass
+class StereoMatcherConfig:
+    """Widths and ranges of ``StereoMatcher`` (defaults: the prototype measured in the report).
+
+    max_disparity: search range 0..max_disparity in network-input pixels (multiple of 8).
+        192 covers 0.3 m for f_net * B up to 57.6 px*m (e.g. a 12 cm-baseline camera with
+        f = 480 px at the network input) and 1 m for KITTI at 640 columns (201 px*m).
+    """
+
+    max_disparity: int = 192
+    level_channels: tuple[int, int] = (24, 40)
+    feat8: int = 32
+    groups8: int = 8
+    agg: int = 8
+    topk_radius: int = 2
+    feat4: int = 24
+    groups4: int = 4
+    radius4: int = 2
+    hidden4: int = 24
+    feat2: int = 16
+    groups2: int = 2
+    radius2: int = 2
+    hidden2: int = 16
+    max_depth: float = 250.0
+    #: full-resolution refinement (s1): photometric costs of the locally normalised grey
+    #: images at ``offsets1`` px around the upsampled disparity, ``hidden1`` channels
+    refine1: bool = False
+    hidden1: int = 8
+    offsets1: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+
+    def validate(self) -> None:
+        if self.max_disparity <= 0 or self.max_disparity % 8:
+            raise ValueError(f"max_disparity must be a positive multiple of 8, got "
+                             f"{self.max_disparity}")
+        for name, ch, g in (("feat8", self.feat8, self.groups8),
+                            ("feat4", self.feat4, self.groups4),
+                            ("feat2", self.feat2, self.groups2)):
+            if ch % g:
+                raise ValueError(f"{name}={ch} is not divisible into {g} groups")
+
+
+class StereoOutput(NamedTuple):
+    disparity: Tensor  # (B, 1, H, W) network-input pixels
+    confidence: Tensor  # (B, 1, H, W) in (0, 1)
+    depth: Tensor  # (B, 1, H, W) metres = fb / disparity
+    stages: list[Tensor]  # intermediate disparities (s8, s4, s2), input pixels, low resolution
+    confidence_logit: Tensor  # (B, 1, H, W)
+    aligned_aux: list[Tensor]  # right levels 0/1 warped to the left view (for AV-LFE FUSE)
+    cost_logits: Tensor  # (B, D8, H/8, W/8) s8 matching logits (training: cross-entropy)
+
+
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1,
+          relu: bool = True) -> nn.Module:
+    conv = nn.Conv2d(cin, cout, k, stride, padding=dilation * (k // 2), dilation=dilation)
+    return nn.Sequential(conv, nn.ReLU(inplace=True)) if relu else conv
+
+
+class DisparityConv(nn.Module):
+    """A 3x3x3 convolution over a (B, D, C, h, w) volume (D = disparity candidates), written
+    as one 2D convolution over the (B * D) slices with the three neighbouring slices stacked
+    as channels: same arithmetic as ``Conv3d``, but fast on CPU (oneDNN / MLAS 2D kernels)
+    and only Pad / Slice / Concat / Reshape / Conv in ONNX. ``stride`` is spatial only."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, relu: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3 * cin, cout, 3, stride, padding=1)
+        self.relu = relu
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, d, c, h, w = x.shape
+        xp = F.pad(x, (0, 0, 0, 0, 0, 0, 1, 1))
+        x3 = torch.cat([xp[:, 0:d], xp[:, 1:d + 1], xp[:, 2:d + 2]], dim=2)
+        y = self.conv(x3.reshape(b * d, 3 * c, h, w))
+        if self.relu:
+            y = F.relu(y)
+        return y.reshape(b, d, y.shape[1], y.shape[2], y.shape[3])
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, ch: int, dilation: int) -> None:
+        super().__init__()
+        self.c1 = _conv(ch, ch, dilation=dilation)
+        self.c2 = _conv(ch, ch, dilation=dilation, relu=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x + self.c2(self.c1(x)))
+
+
+def _unit(x: Tensor, dim: int) -> Tensor:
+    """``x / |x|`` along ``dim`` (written out: faster than F.normalize on CPU for a middle
+    dimension, and a plain ReduceSum / Sqrt / Div in ONNX)."""
+    return x / ((x * x).sum(dim, keepdim=True) + 1e-8).sqrt()
+
+
+def full_cost_volume(left: Tensor, right: Tensor, candidates: int, groups: int) -> Tensor:
+    """(B, D, G, h, w): correlation of left x with right x - k for k = 0..D-1 (zero where
+    x - k < 0)."""
+    b, c, h, w = left.shape
+    lg = _unit(left.reshape(b, groups, c // groups, h, w), 2)
+    rg = _unit(right.reshape(b, groups, c // groups, h, w), 2)
+    vols = []
+    for k in range(candidates):
+        if k == 0:
+            vols.append((lg * rg).sum(2))
+        elif k >= w:  # no partner inside the image for any pixel
+            vols.append(torch.zeros_like(vols[0]))
+        else:
+            corr = (lg[..., k:] * rg[..., : w - k]).sum(2)
+            vols.append(F.pad(corr, (k, 0)))
+    return torch.stack(vols, dim=1)
+
+
+def _pixel_to_grid(coord: Tensor, size: int) -> Tensor:
+    return (2.0 * coord + 1.0) / size - 1.0
+
+
+def warp_rows(right: Tensor, disparity: Tensor, offsets: Tensor | None = None) -> Tensor:
+    """Sample ``right`` (B, C, h, w) at ``x - disparity - o`` for each offset ``o`` (level
+    pixels): (B, C, K, h, w) (K = 1 without offsets). Bilinear ``grid_sample``, zeros outside."""
+    b, _, h, w = right.shape
+    xs = torch.arange(w, dtype=right.dtype, device=right.device).reshape(1, 1, 1, w)
+    ys = torch.arange(h, dtype=right.dtype, device=right.device).reshape(1, 1, h, 1)
+    src = xs - disparity  # (B, 1, h, w)
+    if offsets is not None:
+        src = src - offsets.reshape(1, -1, 1, 1)
+    k = src.shape[1]
+    gx = _pixel_to_grid(src, w)
+    gy = _pixel_to_grid(ys, h).expand(b, k, h, w)
+    grid = torch.stack([gx, gy], dim=-1).reshape(b, k * h, w, 2)
+    out = F.grid_sample(right, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.reshape(b, -1, k, h, w)
+
+
+def group_normalize(x: Tensor, groups: int) -> Tensor:
+    """L2-normalise each channel group of (B, C, h, w)."""
+    b, c, h, w = x.shape
+    return _unit(x.reshape(b, groups, c // groups, h, w), 2).reshape(b, c, h, w)
+
+
+def local_cost(left: Tensor, right: Tensor, disparity: Tensor, offsets: Tensor,
+               groups: int) -> Tensor:
+    """(B, G * K, h, w): correlation per channel group of ``left`` with ``right`` sampled at
+    ``x - d - o_k`` (both group-normalised before sampling: cosine up to the interpolation)."""
+    b, c, h, w = left.shape
+    warped = warp_rows(group_normalize(right, groups), disparity, offsets)  # (B, C, K, h, w)
+    k = warped.shape[2]
+    prod = group_normalize(left, groups).unsqueeze(2) * warped
+    corr = prod.reshape(b, groups, c // groups, k, h, w).sum(2)
+    return corr.reshape(b, groups * k, h, w)
+
+
+class ConvexUp(nn.Module):
+    """x2 convex upsampling of a (B, 1, h, w) map with masks predicted from features
+    (initialised to bilinear)."""
+
+    def __init__(self, channels: int, factor: int = 2) -> None:
+        super().__init__()
+        self.factor = factor
+        self.mask = nn.Conv2d(channels, 9 * factor * factor, 1)
+        with torch.no_grad():
+            self.mask.weight.mul_(0.01)
+            self.mask.bias.copy_(bilinear_mask_logits(factor))
+
+    def forward(self, value: Tensor, feats: Tensor) -> Tensor:
+        b, _, h, w = value.shape
+        f2 = self.factor * self.factor
+        logits = self.mask(feats).reshape(b, 9, f2, h, w)
+        # softmax over the 9 neighbours written out: ONNX Runtime's Softmax on a non-last
+        # axis transposes (9 ms of 45 at 192x640)
+        e = torch.exp(logits - logits.amax(dim=1, keepdim=True))
+        up = (e * neighbours3x3(value)).sum(dim=1) / e.sum(dim=1)
+        return F.pixel_shuffle(up, self.factor)
+
+
+def _up2(x: Tensor) -> Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+class StereoMatcher(nn.Module):
+    """Disparity, confidence and metric depth from the left/right encoder levels 0/1 and
+    images (see the module docstring)."""
+
+    def __init__(self, cfg: StereoMatcherConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or StereoMatcherConfig()
+        cfg.validate()
+        self.cfg = cfg
+        c0, c1 = cfg.level_channels
+        # --- s8
+        self.feat8 = nn.Sequential(_conv(c1 + c0, 48), _conv(48, cfg.feat8, relu=False))
+        a = cfg.agg
+        self.agg0 = DisparityConv(cfg.groups8, a)
+        self.agg1 = DisparityConv(a, a)
+        self.agg_down = nn.Sequential(DisparityConv(a, 2 * a, stride=2),
+                                      DisparityConv(2 * a, 2 * a))
+        self.agg_up = nn.Conv2d(2 * a, a, 1)
+        self.agg_out = DisparityConv(a, 1, relu=False)
+        self.gce0 = nn.Conv2d(cfg.feat8, a, 1)
+        self.gce1 = nn.Conv2d(cfg.feat8, 2 * a, 1)
+        self.ctx8 = _conv(cfg.feat8 + 2, cfg.hidden4)
+        # --- s4
+        self.feat4 = nn.Sequential(_conv(c0, cfg.feat4), _conv(cfg.feat4, cfg.feat4, relu=False))
+        self.lat4 = nn.Conv2d(cfg.feat8, cfg.feat4, 1)
+        k4 = 2 * cfg.radius4 + 1
+        self.register_buffer("offsets4", torch.arange(-cfg.radius4, cfg.radius4 + 1).float(),
+                             persistent=False)
+        h4 = cfg.hidden4
+        self.in4 = _conv(cfg.groups4 * k4 + cfg.feat4 + h4 + 3, h4)
+        self.res4 = nn.Sequential(_ResBlock(h4, 1), _ResBlock(h4, 2), _ResBlock(h4, 4))
+        self.out4 = nn.Conv2d(h4, 1, 3, padding=1)
+        self.up4 = ConvexUp(h4)
+        # --- s2
+        f2 = cfg.feat2
+        self.feat2 = nn.Sequential(_conv(3, f2, stride=2), _conv(f2, f2, relu=False))
+        self.lat2 = nn.Conv2d(cfg.feat4, f2, 1)
+        k2 = 2 * cfg.radius2 + 1
+        self.register_buffer("offsets2", torch.arange(-cfg.radius2, cfg.radius2 + 1).float(),
+                             persistent=False)
+        h2 = cfg.hidden2
+        self.ctx2 = nn.Conv2d(h4, h2, 1)
+        self.in2 = _conv(cfg.groups2 * k2 + f2 + h2 + 1, h2)
+        self.res2 = nn.Sequential(_ResBlock(h2, 1), _ResBlock(h2, 2))
+        self.out2 = nn.Conv2d(h2, 2, 3, padding=1)  # (residual, confidence logit)
+        self.up2 = ConvexUp(h2)
+        # --- s1 (optional)
+        if cfg.refine1:
+            h1 = cfg.hidden1
+            self.register_buffer("offsets1", torch.tensor(cfg.offsets1), persistent=False)
+            self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1),
+                                 persistent=False)
+            self.ctx1 = nn.Conv2d(h2, h1, 1)
+            self.in1 = _conv(len(cfg.offsets1) + 1 + 3 + h1 + 1, h1)
+            self.res1 = nn.Sequential(_ResBlock(h1, 1), _ResBlock(h1, 2))
+            self.out1 = nn.Conv2d(h1, 2, 3, padding=1)
+            nn.init.zeros_(self.out1.weight)
+            nn.init.zeros_(self.out1.bias)
+        for head in (self.out4, self.out2):
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    # -------------------------------------------------------------------------- pieces
+
+    def _features8(self, f0: Tensor, f1: Tensor) -> Tensor:
+        return self.feat8(torch.cat([f1, F.avg_pool2d(f0, 2)], 1) * 0.25)
+
+    def _aggregate(self, volume: Tensor, guide: Tensor) -> Tensor:
+        """(B, D, G, h, w) correlation volume -> (B, D, h, w) matching logits. Guided
+        excitation: per-pixel channel gates from the left features (shared over D)."""
+        x = self.agg0(volume) * torch.sigmoid(self.gce0(guide)).unsqueeze(1)
+        x = self.agg1(x)
+        y = self.agg_down(x)
+        y = y * torch.sigmoid(self.gce1(F.avg_pool2d(guide, 2))).unsqueeze(1)
+        b, d, c, h, w = y.shape
+        y = self.agg_up(_up2(y.reshape(b * d, c, h, w)))
+        x = F.relu(x + y.reshape(b, d, -1, 2 * h, 2 * w))
+        return self.agg_out(x).squeeze(2)
+
+    def _regress(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Windowed soft-argmin: (disparity in candidates, peak prob, window mass)."""
+        d = logits.shape[1]
+        prob = torch.softmax(logits, dim=1)
+        k = torch.arange(d, dtype=logits.dtype, device=logits.device).reshape(1, d, 1, 1)
+        best = logits.argmax(dim=1, keepdim=True).to(logits.dtype)
+        window = ((k - best).abs() <= self.cfg.topk_radius).to(logits.dtype)
+        pw = prob * window
+        mass = pw.sum(1, keepdim=True)
+        disp = (pw * k).sum(1, keepdim=True) / mass.clamp_min(1e-6)
+        return disp, prob.amax(1, keepdim=True), mass
+
+    @staticmethod
+    def _variation(d: Tensor, stride: float) -> Tensor:
+        """Disparity minus its 3x3 mean, in level pixels (no absolute disparity)."""
+        return (d - F.avg_pool2d(d, 3, 1, 1, count_include_pad=False)) / stride
+
+    @staticmethod
+    def _normalised_grey(img: Tensor, luma: Tensor) -> Tensor:
+        """Grey image minus its 5x5 mean over its 5x5 spread: gain / offset invariant."""
+        g = (img * luma).sum(1, keepdim=True)
+        mean = F.avg_pool2d(g, 5, 1, 2, count_include_pad=False)
+        z = g - mean
+        var = F.avg_pool2d(z * z, 5, 1, 2, count_include_pad=False)
+        return z / (var + 1e-4).sqrt()
+
+    def _refine1(self, left: Tensor, right: Tensor, disparity: Tensor, conf_logit: Tensor,
+                 h2: Tensor) -> tuple[Tensor, Tensor]:
+        """Full-resolution residual from photometric costs at sub-pixel offsets."""
+        nl = self._normalised_grey(left, self.luma)
+        nr = self._normalised_grey(right, self.luma)
+        warped = warp_rows(nr, disparity, self.offsets1)[:, 0]  # (B, K, H, W)
+        cost = F.avg_pool2d((warped - nl).abs(), 3, 1, 1, count_include_pad=False)
+        x = self.in1(torch.cat([cost, nl, left - 0.5, _up2(self.ctx1(h2)),
+                                self._variation(disparity, 1.0)], 1))
+        out = self.out1(self.res1(x))
+        return (disparity + out[:, :1]).clamp_min(0.0), conf_logit + out[:, 1:2]
+
+    # ------------------------------------------------------------------------- forward
+
+    def forward(self, left: Tensor, right: Tensor, left_feats: list[Tensor],
+                right_feats: list[Tensor], fb: Tensor | float,
+                max_disparity: int | None = None) -> StereoOutput:
+        """``left``/``right`` (B, 3, H, W) RGB in [0, 1]; ``*_feats`` the frozen encoder's
+        levels 0/1 of each view; ``fb`` (B,) or scalar = f_net * B (pixels x metres)."""
+        cfg = self.cfg
+        max_disp = int(max_disparity or cfg.max_disparity)
+        if max_disp <= 0 or max_disp % 8:
+            raise ValueError(f"max_disparity must be a positive multiple of 8, got {max_disp}")
+        l0, l1 = left_feats[0], left_feats[1]
+        r0, r1 = right_feats[0], right_feats[1]
+        # ---------------------------------------------------------------- s8: full search
+        m8l, m8r = self._features8(l0, l1), self._features8(r0, r1)
+        volume = full_cost_volume(m8l, m8r, max_disp // 8 + 1, cfg.groups8)
+        logits = self._aggregate(volume, m8l)
+        d8, peak, mass = self._regress(logits)
+        d8 = d8 * 8.0  # input pixels
+        ctx = self.ctx8(torch.cat([m8l, peak, mass], 1))
+        # ---------------------------------------------------------------- s4: local refine
+        m4l = self.feat4(l0 * 0.25) + _up2(self.lat4(m8l))
+        m4r = self.feat4(r0 * 0.25) + _up2(self.lat4(m8r))
+        d4 = _up2(d8)
+        cost4 = local_cost(m4l, m4r, d4 / 4.0, self.offsets4, cfg.groups4)
+        x = self.in4(torch.cat([cost4, m4l, _up2(ctx), _up2(peak), _up2(mass),
+                                self._variation(d4, 4.0)], 1))
+        h4 = self.res4(x)
+        d4 = d4 + 4.0 * self.out4(h4)
+        # ---------------------------------------------------------------- s2: local refine
+        m2l = self.feat2(left - 0.5) + _up2(self.lat2(m4l))
+        m2r = self.feat2(right - 0.5) + _up2(self.lat2(m4r))
+        d2 = self.up4(d4, h4)
+        cost2 = local_cost(m2l, m2r, d2 / 2.0, self.offsets2, cfg.groups2)
+        x = self.in2(torch.cat([cost2, m2l, _up2(self.ctx2(h4)), self._variation(d2, 2.0)], 1))
+        h2 = self.res2(x)
+        out = self.out2(h2)
+        d2 = d2 + 2.0 * out[:, :1]
+        # ---------------------------------------------------------------- full resolution
+        disparity = self.up2(d2, h2).clamp_min(0.0)
+        conf_logit = _up2(out[:, 1:2])
+        if cfg.refine1:
+            disparity, conf_logit = self._refine1(left, right, disparity, conf_logit, h2)
+        fb_t = as_fb(fb, disparity)
+        depth = fb_t / disparity.clamp_min(1e-6).maximum(fb_t / cfg.max_depth)
+        aligned = [warp_rows(r0, d4 / 4.0)[:, :, 0], warp_rows(r1, d8 / 8.0)[:, :, 0]]
+        return StereoOutput(disparity, torch.sigmoid(conf_logit), depth, [d8, d4, d2],
+                            conf_logit, aligned, logits)

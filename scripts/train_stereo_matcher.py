@@ -1,0 +1,265 @@
+"""Train the learned stereo matcher (``model.stereo_matcher.StereoMatcher``) on CPU.
+
+Frozen EfficientNet-Lite0 levels 0/1 of both views; only the matcher learns. Data: a mix of
+synth-street frames (random resize = other focal lengths, random crop) and layered
+piecewise-planar scenes textured with scikit-image photographs / procedural textures
+(``synth.stereo_pairs``), with photometric differences between the views and sub-pixel
+vertical misalignment. The evaluation photographs (``EVAL_PHOTOS``, ``UNSEEN_PHOTOS``) are
+never used here.
+
+Loss (all against dense ground-truth disparity in input pixels, pixels with gt <= max_disp):
+  smooth-L1 (``--beta``) at full resolution on the final disparity (weight 1) and on the
+  s2 / s4 / s8 estimates upsampled bilinearly (0.6 / 0.4 / 0.2), + ``log_weight`` x
+  |log((d + 1) / (gt + 1))| on the final disparity (relative accuracy at small disparities = far
+  range), + a
+  cross-entropy of the s8 matching distribution against the two-hot ground truth
+  (``ce_weight``), + BCE of the confidence against "|error| < min(1, 0.05 gt + 0.1) px"
+  (``conf_weight``).
+
+Example::
+
+    .venv/bin/python scripts/train_stereo_matcher.py --out /work/scratch/stereo/runs/r1 \
+        --steps 3000 --batch 6 --crop 128x320
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from iid_rdepth_ros.model.encoder import build_encoder
+from iid_rdepth_ros.model.presets import get_preset
+from iid_rdepth_ros.model.stereo_matcher import StereoMatcher, StereoMatcherConfig
+from iid_rdepth_ros.synth import stereo_pairs as sp
+
+
+def conf_target(disp: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Confidence label: the disparity error is below min(1 px, 5 % of gt + 0.1 px)."""
+    tol = torch.clamp(0.05 * gt + 0.1, max=1.0)
+    return ((disp - gt).abs() < tol).float()
+
+
+def matcher_loss(out, gt: torch.Tensor, valid: torch.Tensor, max_disp: int,
+                 log_weight: float = 2.0, ce_weight: float = 0.3, conf_weight: float = 0.2,
+                 logits8: torch.Tensor | None = None, beta: float = 1.0
+                 ) -> tuple[torch.Tensor, dict]:
+    mask = (valid & (gt <= max_disp) & (gt >= 0)).float()
+    n = mask.sum().clamp_min(1.0)
+    size = gt.shape[-2:]
+
+    def sl1(d: torch.Tensor) -> torch.Tensor:
+        if d.shape[-2:] != size:
+            d = F.interpolate(d, size=size, mode="bilinear", align_corners=False)
+        return (F.smooth_l1_loss(d, gt, reduction="none", beta=beta) * mask).sum() / n
+
+    d = out.disparity
+    terms = {"full": sl1(d)}
+    for name, w, est in zip(("s8", "s4", "s2"), (0.2, 0.4, 0.6), out.stages, strict=True):
+        terms[name] = w * sl1(est)
+    terms["log"] = log_weight * ((torch.log((d + 1) / (gt + 1))).abs() * mask).sum() / n
+    target = conf_target(d.detach(), gt)
+    bce = F.binary_cross_entropy_with_logits(out.confidence_logit, target, reduction="none")
+    terms["conf"] = conf_weight * (bce * mask).sum() / n
+    if logits8 is not None and ce_weight > 0:
+        g8 = F.interpolate(gt / 8.0, size=logits8.shape[-2:], mode="nearest")
+        m8 = F.interpolate(mask, size=logits8.shape[-2:], mode="nearest")
+        dcount = logits8.shape[1]
+        k = torch.arange(dcount, dtype=gt.dtype).reshape(1, dcount, 1, 1)
+        two_hot = (1 - (k - g8).abs()).clamp_min(0)  # linear interpolation weights
+        logp = torch.log_softmax(logits8, dim=1)
+        ce = -(two_hot * logp).sum(1, keepdim=True)
+        terms["ce8"] = ce_weight * (ce * m8).sum() / m8.sum().clamp_min(1.0)
+    total = sum(terms.values())
+    return total, {k: float(v) for k, v in terms.items()}
+
+
+class PairStream(torch.utils.data.IterableDataset):
+    """Endless batches from ``MixedPairs`` (one worker process builds them)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def __iter__(self):
+        import cv2
+
+        cv2.setNumThreads(1)
+        torch.set_num_threads(1)
+        a = self.args
+        info = torch.utils.data.get_worker_info()
+        seed = a.seed * 1000 + (info.id if info else 0)
+        rng = np.random.default_rng(seed)
+        sources = make_sources(a)
+        size = a.crop
+        while True:
+            yield sp.to_batch([sources.sample(rng, size) for _ in range(a.batch)])
+
+
+def make_sources(a: argparse.Namespace) -> sp.MixedPairs:
+    street = sp.SynthStreetPairs(a.street_seed, a.street_frames, sequence_length=5)
+    planar = sp.PlanarPhotoPairs(sp.load_photos(sp.TRAIN_PHOTOS), max_disparity=a.max_disp)
+    geometry = sp.SynthStreetPairs(a.geometry_seed, a.street_frames, sequence_length=5,
+                                   mode="geometry")
+    rest = 1 - a.street_prob - a.geometry_prob
+    return sp.MixedPairs([(street, a.street_prob), (geometry, a.geometry_prob), (planar, rest)],
+                         photometric_prob=0.8)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    h, w = text.lower().split("x")
+    return int(h), int(w)
+
+
+def validation_set(a: argparse.Namespace) -> list[dict]:
+    """Fixed validation batches: synth-street seed ``val_seed`` (full frames) and planar
+    scenes from the training photographs with a fixed generator seed (unseen samples)."""
+    rng = np.random.default_rng(777)
+    street = sp.SynthStreetPairs(a.val_seed, 1000, sequence_length=5)
+    planar = sp.PlanarPhotoPairs(sp.load_photos(sp.TRAIN_PHOTOS), max_disparity=a.max_disp)
+    out = []
+    for i in range(a.val_frames):
+        s = street.full(i * 7)
+        out.append(sp.to_batch([sp.photometric(rng, s, strength=0.5)]))
+    for _ in range(a.val_frames):
+        s = planar.sample(rng, (192, 640))
+        out.append(sp.to_batch([sp.photometric(rng, s, strength=0.5)]))
+    return out
+
+
+@torch.no_grad()
+def evaluate(matcher, encoder, batches, max_disp) -> dict:
+    matcher.eval()
+    stats: dict[str, list] = {}
+    for b in batches:
+        lf, rf = encoder(b["left"], levels=2), encoder(b["right"], levels=2)
+        out = matcher(b["left"], b["right"], lf, rf, b["fb"], max_disp)
+        gt, valid = b["disparity"], b["valid"] & (b["disparity"] <= max_disp)
+        err = (out.disparity - gt).abs()[valid]
+        src = b["source"][0].split("-")[0]
+        gt_depth = b["fb"].reshape(-1, 1, 1, 1) / gt.clamp_min(1e-6)
+        pos = valid & (gt > 0) & (gt_depth < 80)
+        rel = ((out.depth - gt_depth).abs() / gt_depth)[pos]  # depth AbsRel
+        s = stats.setdefault(src, [])
+        s.append([err.mean().item(), (err > 1).float().mean().item(),
+                  (err > 3).float().mean().item(),
+                  rel.mean().item(),
+                  out.confidence[valid].mean().item()])
+    matcher.train()
+    res = {}
+    for src, rows in stats.items():
+        m = np.mean(rows, axis=0)
+        res[src] = {"epe": m[0], "bad1": m[1], "bad3": m[2], "depth_absrel": m[3], "conf": m[4]}
+    return res
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=6)
+    p.add_argument("--crop", type=parse_size, default=(128, 320))
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=150)
+    p.add_argument("--max-disp", type=int, default=192)
+    p.add_argument("--street-prob", type=float, default=0.5)
+    p.add_argument("--street-seed", type=int, default=11)
+    p.add_argument("--geometry-prob", type=float, default=0.0,
+                   help="share of synth geometry-mode crops (random cameras, near range)")
+    p.add_argument("--geometry-seed", type=int, default=21)
+    p.add_argument("--street-frames", type=int, default=1000)
+    p.add_argument("--val-seed", type=int, default=12)
+    p.add_argument("--val-frames", type=int, default=12)
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-weight", type=float, default=2.0)
+    p.add_argument("--ce-weight", type=float, default=0.3)
+    p.add_argument("--conf-weight", type=float, default=0.2)
+    p.add_argument("--beta", type=float, default=1.0,
+                   help="smooth-L1 transition (px); small = L1, pushes sub-pixel precision")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init", default=None, help="start from this matcher state (.safetensors)")
+    p.add_argument("--max-minutes", type=float, default=45.0)
+    a = p.parse_args()
+    t0 = time.time()
+
+    from safetensors.torch import load_file, save_file
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    out_dir = Path(a.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = get_preset("lite0-192x640")
+    encoder = build_encoder(cfg.encoder, cfg.input_size, pretrained=True)
+    mcfg = StereoMatcherConfig(max_disparity=a.max_disp)
+    matcher = StereoMatcher(mcfg)
+    if a.init:
+        matcher.load_state_dict(load_file(a.init))
+    matcher.train()
+    opt = torch.optim.AdamW(matcher.parameters(), lr=a.lr, weight_decay=1e-4)
+
+    def lr_at(step: int) -> float:
+        """Warm-up, then cosine over the run's progress: the larger of the step fraction and
+        the wall-clock fraction (the shared CPU's speed varies, the time budget does not)."""
+        if step < a.warmup:
+            return a.lr * (step + 1) / a.warmup
+        t = max((step - a.warmup) / max(1, a.steps - a.warmup),
+                (time.time() - t0) / 60 / a.max_minutes)
+        return a.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+    stream = torch.utils.data.DataLoader(PairStream(a), batch_size=None,
+                                         num_workers=a.workers, prefetch_factor=2
+                                         if a.workers else None, persistent_workers=False,
+                                         multiprocessing_context="spawn" if a.workers else None)
+    val = validation_set(a)
+    (out_dir / "args.json").write_text(json.dumps(vars(a), default=str, indent=1))
+    log = (out_dir / "log.jsonl").open("a")
+    running: dict[str, float] = {}
+    step = 0
+    for step, batch in enumerate(stream):
+        if step >= a.steps or (time.time() - t0) / 60 > a.max_minutes:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        with torch.no_grad():
+            lf = encoder(batch["left"], levels=2)
+            rf = encoder(batch["right"], levels=2)
+        out = matcher(batch["left"], batch["right"], lf, rf, batch["fb"], a.max_disp)
+        loss, terms = matcher_loss(out, batch["disparity"], batch["valid"], a.max_disp,
+                                   a.log_weight, a.ce_weight, a.conf_weight, out.cost_logits,
+                                   a.beta)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(matcher.parameters(), 1.0)
+        opt.step()
+        for k, v in terms.items():
+            running[k] = running.get(k, v) * 0.95 + 0.05 * v
+        if step % 25 == 0:
+            rec = {"step": step, "min": round((time.time() - t0) / 60, 2), "lr": lr_at(step),
+                   "loss": float(loss), "grad_norm": float(gn),
+                   **{k: round(v, 4) for k, v in running.items()}}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+        if (step + 1) % a.val_every == 0:
+            res = evaluate(matcher, encoder, val, a.max_disp)
+            rec = {"step": step + 1, "min": round((time.time() - t0) / 60, 2), "val": res}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+            save_file(matcher.state_dict(), str(out_dir / "matcher.safetensors"))
+    save_file(matcher.state_dict(), str(out_dir / "matcher.safetensors"))
+    res = evaluate(matcher, encoder, val, a.max_disp)
+    rec = {"step": step, "min": round((time.time() - t0) / 60, 2), "val": res, "final": True}
+    log.write(json.dumps(rec) + "\n")
+    print(json.dumps(rec), flush=True)
+
+
+if __name__ == "__main__":
+    main()

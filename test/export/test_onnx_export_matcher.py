@@ -1,0 +1,76 @@
+"""Export of a geometry-first stereo model (``cfg.stereo``): the stereo graph outputs depth and
+confidence, ONNX Runtime agrees with PyTorch on both, only TensorRT-parsable ops, and the
+ONNX Runtime runner hands the confidence on at the camera's size."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from iid_rdepth_ros.export.onnx_export import export_checkpoint
+from iid_rdepth_ros.export.open_runner import open_runner
+from iid_rdepth_ros.model import build_model, get_preset
+from iid_rdepth_ros.model.checkpoint import save_checkpoint
+from iid_rdepth_ros.runtime import RunnerConfig
+from iid_rdepth_ros.runtime.base import Intrinsics
+
+HEIGHT, WIDTH, STEPS = 64, 192, 1
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, object]:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    cfg = copy.deepcopy(get_preset("lite0-96x320"))
+    cfg.avlfe.enabled, cfg.stereo.enabled, cfg.stereo.max_disparity = False, True, 48
+    model = build_model(cfg, variant="full")
+    with torch.no_grad():
+        for param in model.trainable_parameters():
+            param.add_(0.02 * torch.randn_like(param))
+    root = tmp_path_factory.mktemp("matcher")
+    save_checkpoint(root / "model", model, {"note": "untrained test checkpoint"})
+    result = export_checkpoint(str(root / "model"), root / "onnx", HEIGHT, WIDTH, steps=STEPS)
+    return root / "model", root / "onnx", result
+
+
+def test_stereo_graph_outputs_depth_and_confidence(exported) -> None:
+    _, out, result = exported
+    graph = onnx.load(str(out / "stereo.onnx"))
+    assert [o.name for o in graph.graph.output] == ["depth", "confidence"]
+    assert [o.name for o in onnx.load(str(out / "mono.onnx")).graph.output] == ["depth"]
+    entry = result.sidecar["graphs"]["stereo"]
+    assert set(entry["outputs"]) == {"depth", "confidence"}
+    assert entry["ort_vs_torch"]["ok"], entry["ort_vs_torch"]
+    assert entry["ort_vs_torch"]["confidence_max_abs"] < 1e-4
+    assert entry["tensorrt10_compatible"], entry["tensorrt10_issues"]
+    assert result.sidecar["stereo_path"] == "matcher"
+    assert result.sidecar["max_disparity"] == 48
+
+
+def test_runners_hand_on_confidence(exported) -> None:
+    ckpt, out, _ = exported
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (120, 360, 3), dtype=np.uint8)
+    aux = np.roll(image, -5, axis=1)
+    intr = Intrinsics(fx=300.0, fy=300.0, cx=180.0, cy=60.0)
+    size = {"input_height": HEIGHT, "input_width": WIDTH, "diffusion_steps": STEPS,
+            "num_threads": 1}
+    results = {}
+    for backend, path in (("onnxruntime", out / "mono.onnx"), ("torch", ckpt)):
+        with open_runner(RunnerConfig(backend=backend, model_path=str(path), **size)) as runner:
+            results[backend] = runner.infer_full(image, aux=aux, intrinsics=intr,
+                                                 baseline_m=0.1)
+            mono = runner.infer_full(image, intrinsics=intr)
+        assert mono.confidence is None
+    a, b = results["torch"], results["onnxruntime"]
+    assert a.confidence.shape == b.confidence.shape == image.shape[:2]
+    ok = np.isfinite(a.confidence)
+    assert ok.mean() > 0.9
+    assert np.nanmin(a.confidence) >= 0 and np.nanmax(a.confidence) <= 1
+    np.testing.assert_allclose(b.confidence[ok], a.confidence[ok], atol=1e-4)
+    np.testing.assert_allclose(b.depth[ok], a.depth[ok], rtol=1e-3)

@@ -1,0 +1,139 @@
+"""The learned stereo matcher: shapes, exact pieces, fusion, export of the matcher alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from iid_rdepth_ros.model.stereo_fusion import StereoMonoFusion
+from iid_rdepth_ros.model.stereo_matcher import (
+    DisparityConv,
+    StereoMatcher,
+    StereoMatcherConfig,
+    full_cost_volume,
+    warp_rows,
+)
+
+
+def _inputs(b: int = 1, h: int = 64, w: int = 128):
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(b, 3, h, w, generator=g)
+    aux = torch.rand(b, 3, h, w, generator=g)
+    feats = [[torch.randn(b, 24, h // 4, w // 4, generator=g),
+              torch.randn(b, 40, h // 8, w // 8, generator=g)] for _ in range(2)]
+    return img, aux, feats[0], feats[1]
+
+
+def test_shapes_ranges_and_depth_is_fb_over_disparity():
+    torch.manual_seed(0)
+    m = StereoMatcher(StereoMatcherConfig(max_disparity=32)).eval()
+    img, aux, lf, rf = _inputs(2)
+    fb = torch.tensor([100.0, 50.0])
+    with torch.no_grad():
+        out = m(img, aux, lf, rf, fb)
+    assert out.disparity.shape == out.confidence.shape == out.depth.shape == (2, 1, 64, 128)
+    assert [s.shape[-1] for s in out.stages] == [16, 32, 64]
+    assert out.disparity.min() >= 0
+    assert out.confidence.min() > 0 and out.confidence.max() < 1
+    d = out.disparity.clamp_min(1e-6).maximum(fb.reshape(-1, 1, 1, 1) / m.cfg.max_depth)
+    torch.testing.assert_close(out.depth, fb.reshape(-1, 1, 1, 1) / d)
+    assert [a.shape for a in out.aligned_aux] == [lf[0].shape, lf[1].shape]
+    with torch.no_grad():  # the range is a run-time choice (3D weights shared over candidates)
+        assert m(img, aux, lf, rf, fb, max_disparity=64).disparity.shape == (2, 1, 64, 128)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        m(img, aux, lf, rf, fb, max_disparity=30)
+
+
+def test_full_resolution_refinement_starts_as_identity():
+    torch.manual_seed(0)
+    base = StereoMatcher(StereoMatcherConfig(max_disparity=32)).eval()
+    fine = StereoMatcher(StereoMatcherConfig(max_disparity=32, refine1=True)).eval()
+    missing = fine.load_state_dict(base.state_dict(), strict=False).missing_keys
+    assert missing and all(k.split(".")[0] in ("ctx1", "in1", "res1", "out1") for k in missing)
+    img, aux, lf, rf = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(fine(img, aux, lf, rf, 50.0).disparity,
+                                   base(img, aux, lf, rf, 50.0).disparity)
+
+
+def test_disparity_conv_is_a_3d_convolution():
+    torch.manual_seed(0)
+    dc = DisparityConv(4, 6, relu=False)
+    conv3d = torch.nn.Conv3d(4, 6, 3, padding=1)
+    with torch.no_grad():  # (out, 3*in, ky, kx) with slice-major inputs -> (out, in, kd, ky, kx)
+        conv3d.weight.copy_(dc.conv.weight.reshape(6, 3, 4, 3, 3).permute(0, 2, 1, 3, 4))
+        conv3d.bias.copy_(dc.conv.bias)
+    x = torch.randn(2, 5, 4, 7, 9)  # (B, D, C, h, w)
+    ref = conv3d(x.permute(0, 2, 1, 3, 4)).permute(0, 2, 1, 3, 4)
+    torch.testing.assert_close(dc(x), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_cost_volume_peaks_at_the_true_shift():
+    left = torch.randn(1, 8, 6, 40)
+    right = torch.roll(left, -3, dims=3)  # the right view sees x at x - 3
+    vol = full_cost_volume(left, right, 8, groups=2)  # (B, D, G, h, w)
+    assert (vol[0, :, :, :, 3:-3].sum(1).argmax(0) == 3).all()
+
+
+def test_warp_rows_samples_at_x_minus_disparity():
+    x = torch.linspace(0, 1, 64).repeat(1, 1, 4, 1)  # a ramp: v(x) = x / 63
+    sub = warp_rows(x, torch.full((1, 1, 4, 64), 0.25))[:, :, 0]
+    torch.testing.assert_close(sub[..., 1:], x[..., 1:] - 0.25 / 63)
+    shifted = warp_rows(x, torch.full((1, 1, 4, 64), 2.0))[:, :, 0]
+    torch.testing.assert_close(shifted[..., 2:], x[..., :-2])
+
+
+def test_fusion_follows_confidence_and_aligns_the_mono_scale():
+    fusion = StereoMonoFusion().eval()
+    img = torch.rand(1, 3, 32, 64)
+    stereo = torch.full((1, 1, 32, 64), 4.0)
+    mono = torch.full((1, 1, 32, 64), 40.0)  # right shape, 10x wrong scale
+    conf = torch.ones(1, 1, 32, 64)
+    conf[..., :16] = 0.0  # no evidence on the left quarter
+    with torch.no_grad():
+        fused, weight = fusion(stereo, conf, mono, img, torch.full_like(stereo, 20.0))
+    assert weight[..., 32:].min() > 0.95 and weight[..., :16].max() < 0.05
+    # the mono prior is put on the stereo's scale before it fills the unmatched pixels
+    torch.testing.assert_close(fused, stereo, rtol=0.01, atol=0.0)
+
+
+def test_export_onnx_opset17_tensorrt_parsable(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from iid_rdepth_ros.export.trt_compat import check_onnx
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = StereoMatcher(StereoMatcherConfig(max_disparity=32))
+
+        def forward(self, image, aux, l0, l1, r0, r1, fb):
+            out = self.m(image, aux, [l0, l1], [r0, r1], fb)
+            return out.disparity, out.confidence, out.depth
+
+    torch.manual_seed(0)
+    g = Graph().eval()
+    img, aux, lf, rf = _inputs()
+    args = (img, aux, *lf, *rf, torch.tensor([80.0]))
+    names = ["image", "aux", "l0", "l1", "r0", "r1", "fb"]
+    path = tmp_path / "matcher.onnx"
+    torch.onnx.export(g, args, str(path), dynamo=False, opset_version=17, input_names=names)
+    onnx.checker.check_model(onnx.load(str(path)))
+    report = check_onnx(path)
+    assert report.ok, report.summary()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {n: t.numpy() for n, t in zip(names, args, strict=True)})
+    with torch.no_grad():
+        ref = g(*args)
+    np.testing.assert_allclose(got[0], ref[0].numpy(), atol=1e-3)
+
+
+def test_local_grid_matches_integer_shift():
+    right = torch.randn(1, 3, 5, 20)
+    out = warp_rows(right, torch.zeros(1, 1, 5, 20), torch.tensor([-1.0, 0.0, 1.0]))
+    assert out.shape == (1, 3, 3, 5, 20)
+    torch.testing.assert_close(out[:, :, 1], right)
+    torch.testing.assert_close(out[:, :, 2, :, 1:], right[..., :-1])  # x - 1
+    assert F.mse_loss(out[:, :, 0, :, :-1], right[..., 1:]) < 1e-10  # x + 1
