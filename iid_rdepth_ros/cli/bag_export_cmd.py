@@ -77,14 +77,9 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and print what was written, what was skipped and why."""
     from iid_rdepth_ros.bag.export import ExportOptions, export_bag
-    from iid_rdepth_ros.bag.frames import TopicSpec
+    from iid_rdepth_ros.cli.eval_bag_cmd import spec_from_args
 
-    spec = TopicSpec(image=args.image_topic, camera_info=args.camera_info_topic,
-                     aux_image=args.aux_image_topic,
-                     aux_camera_info=args.aux_camera_info_topic,
-                     gt_depth=args.gt_depth_topic, gt_points=args.gt_points_topic,
-                     tf_static=args.tf_static_topic, tf=args.tf_topic)
-    spec.validate()
+    spec = spec_from_args(args)
     opts = ExportOptions(every=args.every, val_fraction=args.val_fraction,
                          val_gap=args.val_gap, max_frames=args.max_frames,
                          depth_format=args.depth_format, depth_unit=args.depth_unit,

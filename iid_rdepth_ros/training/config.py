@@ -209,7 +209,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         user = read_yaml_mapping(path)
         explicit |= _leaf_keys(user)
-        _deep_update(tree, user)
+        deep_update(tree, user)
     for item in overrides or []:
         key, value = parse_override(item)
         explicit |= {key} | (_leaf_keys(value, key + ".") if isinstance(value, dict) else set())
@@ -270,10 +270,11 @@ def save_config(cfg: TrainConfig, path: str | Path) -> None:
     write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-def _deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
+def deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    """Merge the nested dict ``src`` into ``dst`` in place (sub-dicts merged, values replaced)."""
     for key, value in src.items():
         if isinstance(value, dict) and isinstance(dst.get(key), dict):
-            _deep_update(dst[key], value)
+            deep_update(dst[key], value)
         else:
             dst[key] = value
 

@@ -67,6 +67,7 @@ def model_config(cfg: Any, base: dict[str, Any]) -> Any:
     from iid_rdepth_ros.model.checkpoint import card_config
     from iid_rdepth_ros.model.config import ModelConfig
     from iid_rdepth_ros.model.presets import DEFAULT_PRESET
+    from iid_rdepth_ros.training.config import deep_update
 
     own = card_config(base["card"], base["card_path"])
     if cfg.preset not in (DEFAULT_PRESET, own.name):
@@ -79,19 +80,11 @@ def model_config(cfg: Any, base: dict[str, Any]) -> Any:
         raise ValueError(f"config model: a fine-tune of {base['ref']} keeps its network; "
                          f"{', '.join(changed)} cannot change (may change: "
                          f"{', '.join(MAY_CHANGE)}; train from scratch for the rest)")
-    _merge(tree, cfg.model)
+    deep_update(tree, cfg.model)
     try:
         return ModelConfig.from_dict(tree)
     except ValueError as exc:
         raise ValueError(f"config model: {exc}") from None
-
-
-def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    for key, value in src.items():
-        if isinstance(value, dict) and isinstance(dst.get(key), dict):
-            _merge(dst[key], value)
-        else:
-            dst[key] = value
 
 
 def load_base(model: Any, base: dict[str, Any]) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from iid_rdepth_ros.artifacts.checkpoint_ref import NAMED_CHECKPOINTS
 from iid_rdepth_ros.datasets import get_dataset, resolve_crop
 from iid_rdepth_ros.datasets.frames import DepthFrames, collate
 from iid_rdepth_ros.training import distributed, run_dir
-from iid_rdepth_ros.training.config import TrainConfig, save_config
+from iid_rdepth_ros.training.config import TrainConfig, deep_update, save_config
 from iid_rdepth_ros.training.distributed import DistContext
 from iid_rdepth_ros.training.feature_cache import FeatureCache
 from iid_rdepth_ros.training.losses import (
@@ -82,19 +82,11 @@ def model_config(cfg: TrainConfig) -> Any:
     if not cfg.model:
         return mcfg
     tree = mcfg.to_dict()
-    _merge(tree, cfg.model)
+    deep_update(tree, cfg.model)
     try:
         return ModelConfig.from_dict(tree)
     except ValueError as exc:
         raise ValueError(f"config model: {exc}") from None
-
-
-def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    for key, value in src.items():
-        if isinstance(value, dict) and isinstance(dst.get(key), dict):
-            _merge(dst[key], value)
-        else:
-            dst[key] = value
 
 
 def input_size(mcfg: Any) -> tuple[int, int]:
