@@ -695,8 +695,12 @@ def _load_runner(config: RunnerConfig) -> Any:
 
 def main(args: list[str] | None = None) -> None:
     """Console script ``iid_rdepth_node``."""
+    from iid_rdepth_ros.ros.allocator import keep_large_buffers
+
+    allocator = keep_large_buffers()  # before the first image arrives
     rclpy.init(args=args)
     node = DepthNode()
+    node.get_logger().info(allocator)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
