@@ -115,20 +115,26 @@ class DevicePipeline:
     # -------------------------------------------------------------------------- public
 
     def camera_to_depth(self, image: np.ndarray, aux: np.ndarray | None, scale: float,
-                        fb: float | None, output_resolution: str) -> np.ndarray:
-        """Depth in metres, ``(H, W)`` (or the network size), NaN where invalid."""
+                        fb: float | None, output_resolution: str
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Depth in metres, ``(H, W)`` (or the network size), NaN where invalid, and the
+        stereo confidence in ``[0, 1]`` at the same size (NaN where depth is) where the model
+        gives one (the matcher's path with an aux view), else None."""
         key = ("camera", image.shape[:2], aux is not None, output_resolution)
         scalars = np.array([scale, fb if fb is not None else 0.0], np.float32)
         inputs = [image] + ([aux] if aux is not None else []) + [scalars]
-        return self._run(key, inputs, lambda: self._camera_slot(key, inputs))[0]
+        out = self._run(key, inputs, lambda: self._camera_slot(key, inputs))
+        return out[0], (out[1] if len(out) > 1 else None)
 
     def network(self, image: np.ndarray, aux: np.ndarray | None,
-                fb: np.ndarray | None) -> np.ndarray:
-        """Network depth ``(1, 1, h, w)`` at the canonical focal for prepared tensors."""
+                fb: np.ndarray | None) -> np.ndarray | dict[str, np.ndarray]:
+        """Network depth ``(1, 1, h, w)`` at the canonical focal for prepared tensors; with a
+        stereo confidence ``{"depth": ..., "confidence": ...}`` (as ``Runner._forward``)."""
         key = ("network", aux is not None)
         inputs = [image] + ([aux, fb] if aux is not None else [])
         inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
-        return self._run(key, inputs, lambda: self._network_slot(key, inputs))[0]
+        out = self._run(key, inputs, lambda: self._network_slot(key, inputs))
+        return out[0] if len(out) == 1 else {"depth": out[0], "confidence": out[1]}
 
     @property
     def info(self) -> dict[str, Any]:
@@ -191,23 +197,33 @@ class DevicePipeline:
         return host, device
 
     def _forward(self, image: torch.Tensor, aux: torch.Tensor | None,
-                 fb: torch.Tensor | None) -> torch.Tensor:
+                 fb: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """(depth,) or (depth, confidence), float32."""
         torch = self.torch
         context = (torch.autocast(self.device.type, dtype=self.autocast, cache_enabled=False)
                    if self.autocast is not None else nullcontext())
         with context:
-            out = self.model(image, aux=aux, fb=fb)
-        depth = out["depth"] if isinstance(out, dict) else out
-        return depth.float()
+            outputs = getattr(self.model, "forward_outputs", None)
+            if outputs is None:
+                out = self.model(image, aux=aux, fb=fb)
+                depth, confidence = (out["depth"] if isinstance(out, dict) else out), None
+            else:
+                depth, confidence = outputs(image, aux=aux, fb=fb)
+        if confidence is None:
+            return (depth.float(),)
+        return depth.float(), confidence.float()
 
     def _camera_fn(self, processing: DeviceProcessing, stereo: bool, resolution: str
                    ) -> Callable[..., Any]:
-        def camera(*tensors: torch.Tensor) -> tuple[torch.Tensor]:
+        def camera(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
             scalars = tensors[-1]
             image = processing.image(tensors[0])
             aux = processing.image(tensors[1]) if stereo else None
-            depth = self._forward(image, aux, scalars[1:2] if stereo else None)
-            return (processing.depth(depth, scalars[0], resolution),)
+            net = self._forward(image, aux, scalars[1:2] if stereo else None)
+            depth = processing.depth(net[0], scalars[0], resolution)
+            if len(net) == 1:
+                return (depth,)
+            return depth, processing.confidence(net[1], depth)
 
         return camera
 
@@ -222,10 +238,10 @@ class DevicePipeline:
     def _network_slot(self, key: tuple, inputs: list[np.ndarray]) -> _Slot:
         stereo = key[1]
 
-        def network(*tensors: torch.Tensor) -> tuple[torch.Tensor]:
+        def network(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
             if stereo:
-                return (self._forward(tensors[0], tensors[1], tensors[2]),)
-            return (self._forward(tensors[0], None, None),)
+                return self._forward(tensors[0], tensors[1], tensors[2])
+            return self._forward(tensors[0], None, None)
 
         return self._slot(key, network, inputs)
 

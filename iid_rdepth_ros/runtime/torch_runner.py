@@ -118,10 +118,10 @@ class TorchRunner(Runner):
                             self.canonical_focal, output_resolution)
         with self._lock:
             start = time.perf_counter()
-            depth = self._pipeline.camera_to_depth(
+            depth, confidence = self._pipeline.camera_to_depth(
                 image, aux, frame.f_net / self.canonical_focal, frame.fb, output_resolution)
             self.last_latency_s = time.perf_counter() - start
-        return DepthResult(depth, None)
+        return DepthResult(depth, confidence)
 
     def _device_path_covers(self, image: np.ndarray, aux: np.ndarray | None,
                             intrinsics: Intrinsics | None,

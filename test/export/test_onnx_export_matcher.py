@@ -4,18 +4,16 @@ ONNX Runtime runner hands the confidence on at the camera's size."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
+from eval_fixtures import make_matcher_checkpoint
 
 from iid_rdepth_ros.export.onnx_export import export_checkpoint
 from iid_rdepth_ros.export.open_runner import open_runner
-from iid_rdepth_ros.model import build_model, get_preset
-from iid_rdepth_ros.model.checkpoint import save_checkpoint
 from iid_rdepth_ros.runtime import RunnerConfig
 from iid_rdepth_ros.runtime.base import Intrinsics
 
@@ -25,15 +23,8 @@ HEIGHT, WIDTH, STEPS = 64, 192, 1
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, object]:
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    cfg = copy.deepcopy(get_preset("lite0-96x320"))
-    cfg.avlfe.enabled, cfg.stereo.enabled, cfg.stereo.max_disparity = False, True, 48
-    model = build_model(cfg, variant="full")
-    with torch.no_grad():
-        for param in model.trainable_parameters():
-            param.add_(0.02 * torch.randn_like(param))
     root = tmp_path_factory.mktemp("matcher")
-    save_checkpoint(root / "model", model, {"note": "untrained test checkpoint"})
+    make_matcher_checkpoint(root / "model")
     result = export_checkpoint(str(root / "model"), root / "onnx", HEIGHT, WIDTH, steps=STEPS)
     return root / "model", root / "onnx", result
 

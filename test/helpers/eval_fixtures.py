@@ -24,6 +24,27 @@ def make_checkpoint(stem: Path, variant: str = "full") -> Path:
     return stem
 
 
+def make_matcher_checkpoint(stem: Path, max_disparity: int = 48) -> Path:
+    """Save an untrained geometry-first stereo model (``cfg.stereo``: matcher + fusion, no
+    AV-LFE) with its trainable weights perturbed so its outputs are not trivial."""
+    import copy
+
+    import torch
+
+    from iid_rdepth_ros.model import build_model, get_preset
+    from iid_rdepth_ros.model.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = copy.deepcopy(get_preset(PRESET))
+    cfg.avlfe.enabled, cfg.stereo.enabled, cfg.stereo.max_disparity = False, True, max_disparity
+    model = build_model(cfg, variant="full")
+    with torch.no_grad():
+        for param in model.trainable_parameters():
+            param.add_(0.02 * torch.randn_like(param))
+    save_checkpoint(stem, model, {"note": "untrained test checkpoint"})
+    return stem
+
+
 def make_data(root: Path, frames: int = 3, seed: int = 5, height: int = 96,
               width: int = 320) -> Path:
     from iid_rdepth_ros.synth import generate

@@ -2,8 +2,8 @@
 
 The model's forward is captured for real with ``torch.cuda.graph`` (the capture-clean check
 of test/model/test_iid_rdepth_capture.py on real hardware), and the runner's camera-to-depth
-graphs (capture, and torch.compile's reduce-overhead mode) give the depth the eager device
-path gives, within 1e-5 relative.
+graphs (capture, and torch.compile's reduce-overhead mode) give the depth (and the stereo
+confidence) the eager device path gives, within 1e-5 relative.
 """
 
 from __future__ import annotations
@@ -66,10 +66,15 @@ def test_runner_graphs_equal_eager(mode: str, stereo: bool, tmp_path: Path) -> N
             frame = procedural_frame(375, 1242, seed=seed, stereo=stereo)
             kwargs = {"aux": frame.aux, "intrinsics": frame.intrinsics,
                       "baseline_m": frame.baseline_m}
-            ref, out = eager.infer(frame.image, **kwargs), graphed.infer(frame.image, **kwargs)
-            assert np.array_equal(np.isnan(out), np.isnan(ref))
-            ok = np.isfinite(ref)
-            assert np.max(np.abs(out[ok] - ref[ok]) / ref[ok]) <= 1e-5
+            ref = eager.infer_full(frame.image, **kwargs)
+            out = graphed.infer_full(frame.image, **kwargs)
+            assert np.array_equal(np.isnan(out.depth), np.isnan(ref.depth))
+            ok = np.isfinite(ref.depth)
+            assert np.max(np.abs(out.depth[ok] - ref.depth[ok]) / ref.depth[ok]) <= 1e-5
+            # the shipped default's stereo path gives the matcher's confidence, graphed too
+            assert (out.confidence is not None) == (ref.confidence is not None) == stereo
+            if stereo:
+                assert np.max(np.abs(out.confidence[ok] - ref.confidence[ok])) <= 1e-5
         info = graphed.info
         assert info["cuda_graphs"] == mode and info["pinned_buffers"]
         assert not info["graph_notes"], info["graph_notes"]  # nothing fell back to eager

@@ -61,6 +61,40 @@ def test_device_path_equals_the_host_path(runners, stereo: bool, resolution: str
     assert device.last_latency_s is not None and device.last_latency_s > 0
 
 
+@pytest.mark.parametrize("resolution", ["input", "network"])
+def test_device_path_gives_the_matchers_confidence(tmp_path_factory: pytest.TempPathFactory,
+                                                   resolution: str) -> None:
+    # the geometry-first stereo model: the device path hands on the matcher's confidence as
+    # the host path does (same size as depth, NaN where depth is, [0, 1] elsewhere)
+    from eval_fixtures import make_matcher_checkpoint
+
+    ckpt = make_matcher_checkpoint(tmp_path_factory.mktemp("matcher") / "model")
+    host, device = _pair(ckpt)
+    frame = procedural_frame(120, 360, seed=3, stereo=True)
+    kwargs = {"aux": frame.aux, "intrinsics": frame.intrinsics, "baseline_m": frame.baseline_m,
+              "output_resolution": resolution}
+    with host, device:
+        ref = host.infer_full(frame.image, **kwargs)
+        out = device.infer_full(frame.image, **kwargs)
+        mono = device.infer_full(frame.image, intrinsics=frame.intrinsics,
+                                 output_resolution=resolution)
+        prepared = preprocess(frame.image, (64, 192), frame.intrinsics, frame.aux,
+                              frame.baseline_m, host.canonical_focal)
+        net_host = host.infer_network_outputs(prepared)
+        net_device = device.infer_network_outputs(prepared)
+    assert ref.confidence is not None and out.confidence is not None
+    assert out.confidence.shape == out.depth.shape == ref.depth.shape
+    assert np.array_equal(np.isnan(out.confidence), np.isnan(out.depth))
+    ok = np.isfinite(ref.confidence) & np.isfinite(out.confidence)
+    assert ok.mean() > 0.5
+    assert np.abs(out.confidence[ok] - ref.confidence[ok]).max() <= 1e-5
+    assert out.confidence[ok].min() >= 0.0 and out.confidence[ok].max() <= 1.0
+    assert mono.confidence is None  # no aux view: no stereo confidence
+    assert set(net_device) == set(net_host) == {"depth", "confidence"}
+    for key in net_host:
+        assert np.allclose(net_device[key], net_host[key], rtol=1e-5, atol=1e-6)
+
+
 def test_network_only_call_and_info(runners) -> None:
     host, device = runners
     frame = procedural_frame(120, 360, seed=4)
