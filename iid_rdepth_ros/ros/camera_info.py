@@ -13,6 +13,7 @@ from typing import Any
 from sensor_msgs.msg import CameraInfo
 
 from iid_rdepth_ros.geometry.camera import camera_info_fields, scale_intrinsics
+from iid_rdepth_ros.geometry.distortion import Distortion, distortion_problem
 from iid_rdepth_ros.runtime.config import Intrinsics
 
 #: relative difference between the x and y scale factors from a CameraInfo's size to the
@@ -118,6 +119,35 @@ def distortion_note(info: CameraInfo) -> str:
     shown = ", ".join(f"{v:.4g}" for v in d[:8]) + (", ..." if len(d) > 8 else "")
     model = info.distortion_model or "unnamed model"
     return f"{model} distortion D = [{shown}]"
+
+
+def distortion_from_info(info: CameraInfo, image_hw: tuple[int, int]) -> Distortion | None:
+    """The lens distortion of a CameraInfo for an image of ``image_hw``: its model, D and K
+    (K, not P: the distortion acts between K and the raw pixels; rescaled to the image like
+    :func:`intrinsics_from_info` rescales P). None when D is empty or all zero.
+
+    Raises :class:`CameraInfoError` kind ``distortion`` when the model cannot be undone
+    (``geometry.distortion.distortion_problem``: an unknown model, a D of the wrong length)
+    or K has no usable focal length; ``info_size`` as :func:`intrinsics_from_info`.
+    """
+    d = tuple(float(v) for v in info.d)
+    if not any(d):
+        return None
+    model = str(info.distortion_model)
+    why = distortion_problem(model, d)
+    if why:
+        raise CameraInfoError("distortion", why)
+    k = info.k
+    values = (float(k[0]), float(k[4]), float(k[2]), float(k[5]))
+    if not all(math.isfinite(v) for v in values) or values[0] <= 0 or values[1] <= 0:
+        raise CameraInfoError(
+            "distortion", f"camera_info has a {model} distortion but K has an unusable focal "
+            f"length (fx={k[0]}, fy={k[4]}, cx={k[2]}, cy={k[5]})")
+    intrinsics = Intrinsics(*values)
+    info_hw = (int(info.height), int(info.width))
+    if _info_scale(info, image_hw) is not None and info_hw != tuple(image_hw):
+        intrinsics = scale_intrinsics(intrinsics, info_hw, tuple(image_hw))
+    return Distortion(model, d, intrinsics)
 
 
 def rescale_camera_info(info: CameraInfo, intrinsics: Intrinsics,

@@ -18,6 +18,7 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
 from iid_rdepth_ros.geometry.backproject import backproject
+from iid_rdepth_ros.geometry.distortion import Distortion, undistorted_rays
 from iid_rdepth_ros.runtime.config import Intrinsics
 
 
@@ -132,40 +133,64 @@ class CloudBuilder:
     """Builds organised clouds fast by caching the unit rays of the pixel grid.
 
     The rays are ``geometry.backproject`` of a unit depth (so the projection model lives in
-    one place); per frame the cloud is ``ray * z`` written straight into the message records,
-    and colours are written as bytes of the packed ``rgb`` field. Same result as
+    one place), or ``geometry.distortion.undistorted_rays`` for a camera with lens distortion;
+    per frame the cloud is ``ray * z`` written straight into the message records, and colours
+    are written as bytes of the packed ``rgb`` field. Same result as
     :func:`depth_to_cloud_reference` (tested), several times faster.
     """
 
     def __init__(self, cache_size: int = 4) -> None:
-        self._rays: dict[tuple, np.ndarray] = {}
+        self._rays: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
         self._cache_size = cache_size
 
-    def rays(self, hw: tuple[int, int], intrinsics: Intrinsics, stride: int) -> np.ndarray:
-        """``(H', W', 2)`` float32 ``((u - cx) / fx, (v - cy) / fy)`` of the kept pixels."""
-        key = (tuple(hw), stride, intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy)
-        rays = self._rays.get(key)
-        if rays is None:
-            unit = backproject(np.ones(hw, np.float32), intrinsics.fx, intrinsics.fy,
-                               intrinsics.cx, intrinsics.cy, stride=stride)
-            rays = np.ascontiguousarray(unit[..., :2])
+    def _cached(self, hw: tuple[int, int], intrinsics: Intrinsics, stride: int,
+                distortion: Distortion | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(rays, mask of the kept pixels without a ray or None), computed once per camera."""
+        if distortion is not None and distortion.is_zero:
+            distortion = None  # a pinhole: the rays through P, as without distortion
+        if distortion is None:
+            key: tuple = (tuple(hw), stride, intrinsics.fx, intrinsics.fy, intrinsics.cx,
+                          intrinsics.cy)
+        else:  # the rays come from K and D alone; P is not used
+            key = (tuple(hw), stride, distortion)
+        entry = self._rays.get(key)
+        if entry is None:
+            if distortion is None:
+                unit = backproject(np.ones(hw, np.float32), intrinsics.fx, intrinsics.fy,
+                                   intrinsics.cx, intrinsics.cy, stride=stride)
+                entry = (np.ascontiguousarray(unit[..., :2]), None)
+            else:
+                rays = undistorted_rays(tuple(hw), distortion, stride)
+                missing = np.isnan(rays[..., 0])
+                entry = (rays, missing if missing.any() else None)
             if len(self._rays) >= self._cache_size:
                 self._rays.pop(next(iter(self._rays)))
-            self._rays[key] = rays
-        return rays
+            self._rays[key] = entry
+        return entry
+
+    def rays(self, hw: tuple[int, int], intrinsics: Intrinsics, stride: int,
+             distortion: Distortion | None = None) -> np.ndarray:
+        """``(H', W', 2)`` float32 rays ``(x, y)`` (at ``z = 1``) of the kept pixels:
+        ``((u - cx) / fx, (v - cy) / fy)`` through ``intrinsics``, or, for a ``distortion``
+        with non-zero coefficients, the undistorted normalized point of each pixel through its
+        K and D (NaN where the model has none)."""
+        return self._cached(hw, intrinsics, stride, distortion)[0]
 
     def records(self, depth: np.ndarray, intrinsics: Intrinsics, stride: int = 1,
-                image: np.ndarray | None = None) -> np.ndarray:
+                image: np.ndarray | None = None, distortion: Distortion | None = None
+                ) -> np.ndarray:
         """``(H', W', 3|4)`` float32 records (see :func:`points_array`) of a depth image."""
         depth = np.asarray(depth)
         if depth.ndim != 2:
             raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
-        rays = self.rays(depth.shape, intrinsics, stride)
+        rays, missing = self._cached(depth.shape, intrinsics, stride, distortion)
         z = depth[::stride, ::stride].astype(np.float32)
         with np.errstate(invalid="ignore"):
             z[~(np.isfinite(z) & (z > 0))] = np.nan
+        if missing is not None:  # pixels the distortion model has no ray for
+            z[missing] = np.nan
         records = np.empty(z.shape + (3 if image is None else 4,), dtype=np.float32)
         np.multiply(rays[..., 0], z, out=records[..., 0])
         np.multiply(rays[..., 1], z, out=records[..., 1])
@@ -182,9 +207,11 @@ class CloudBuilder:
         return records
 
     def cloud(self, depth: np.ndarray, intrinsics: Intrinsics, header: Header,
-              stride: int = 1, image: np.ndarray | None = None) -> PointCloud2:
-        """Organised PointCloud2 of a depth image (metres, NaN invalid)."""
-        return build_cloud(header, self.records(depth, intrinsics, stride, image))
+              stride: int = 1, image: np.ndarray | None = None,
+              distortion: Distortion | None = None) -> PointCloud2:
+        """Organised PointCloud2 of a depth image (metres, NaN invalid); ``intrinsics`` (P)
+        and ``distortion`` (its K) at the depth's size."""
+        return build_cloud(header, self.records(depth, intrinsics, stride, image, distortion))
 
 
 _BUILDER = CloudBuilder()
@@ -196,14 +223,16 @@ def depth_to_cloud(
     header: Header,
     stride: int = 1,
     image: np.ndarray | None = None,
+    distortion: Distortion | None = None,
 ) -> PointCloud2:
     """Organised cloud of a depth image (metres, NaN invalid) through its intrinsics.
 
     Point ``(r, c)`` of the cloud is depth pixel ``(r * stride, c * stride)``; ``image``
-    (``(H, W, 3) uint8`` RGB, any size) adds the ``rgb`` field. Uses a shared
+    (``(H, W, 3) uint8`` RGB, any size) adds the ``rgb`` field; ``distortion`` (K and D at the
+    depth's size) gives the rays of a camera with lens distortion. Uses a shared
     :class:`CloudBuilder` (ray cache); thread-safe for one caller per image size.
     """
-    return _BUILDER.cloud(depth, intrinsics, header, stride, image)
+    return _BUILDER.cloud(depth, intrinsics, header, stride, image, distortion)
 
 
 def depth_to_cloud_reference(

@@ -25,9 +25,11 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from iid_rdepth_ros.geometry.distortion import Distortion
 from iid_rdepth_ros.ros.camera_info import (
     CameraInfoError,
     baseline_from_info,
+    distortion_from_info,
     distortion_note,
     intrinsics_from_info,
 )
@@ -81,6 +83,7 @@ class OutputSettings:
     colormap: str
     points_stride: int
     points_color: bool
+    points_distortion: str
     publish_points: bool
     publish_colorized: bool
 
@@ -168,6 +171,7 @@ class DepthNode(LifecycleNode):
             min_confidence=float(self._param("min_confidence")),
             colormap=str(self._param("colormap")), points_stride=int(self._param("points_stride")),
             points_color=bool(self._param("points_color")),
+            points_distortion=str(self._param("points_distortion")),
             publish_points=bool(self._param("publish_points")),
             publish_colorized=bool(self._param("publish_colorized")),
         )
@@ -461,20 +465,55 @@ class DepthNode(LifecycleNode):
         f = self._canonical_focal / fit(hw, network_hw).scale_xy[0]
         return Intrinsics(fx=f, fy=f, cx=hw[1] / 2 - 0.5, cy=hw[0] / 2 - 0.5)
 
-    def _check_distortion(self, info: Any, which: str) -> None:
+    def _check_distortion(self, info: Any, which: str, cloud: str = "") -> None:
+        """A lasting condition and a one-time warning for a camera_info with non-zero D;
+        ``cloud`` says what happens to the cloud (main camera, :meth:`_cloud_distortion`)."""
         note = distortion_note(info)
         key = f"{which} camera distortion"
         if not note:
             self._conditions.pop(key, None)
             return
         self._conditions[key] = (f"{note}: the node needs rectified images (P is used); "
-                                 "depth/camera_info keeps this D and R")
-        self._warn_once(f"{key}:{note}", (
+                                 "depth/camera_info keeps this D and R"
+                                 + (f"; {cloud}" if cloud else ""))
+        self._warn_once(f"{key}:{note}:{cloud}", (
             f"{which} camera_info has a {note}. The node needs a rectified image (run "
             "image_proc's rectify node and feed it image_rect); it uses P as the camera and "
             "keeps the distortion model, D and R in depth/camera_info (the depth is "
             "pixel-aligned with the input). If the image is already rectified, this is "
-            "expected: image_proc passes the raw camera's camera_info on"))
+            "expected: image_proc passes the raw camera's camera_info on"
+            + (f". Cloud: {cloud}" if cloud else "")))
+
+    def _cloud_distortion(self, info: Any, hw: tuple[int, int], mode: str
+                          ) -> tuple[bool, Distortion | None]:
+        """How the cloud treats the main camera's distortion under ``points_distortion``
+        (``mode``): (publish a cloud?, the distortion its rays go through, None = through P).
+        Updates the main camera's distortion condition and warning to say so."""
+        if not distortion_note(info):
+            self._check_distortion(info, "main")
+            return True, None
+        publish, distortion = True, None
+        if mode == "rectified":
+            # image_proc's rectify node publishes image_rect without a camera_info of its own,
+            # so consumers get the raw camera's, D included (ros-perception/image_pipeline
+            # issue 1035): the image is taken as rectified and D is ignored
+            cloud = ("points back-projected through P, D ignored (points_distortion: "
+                     "rectified: the image is taken as rectified)")
+        elif mode == "skip":
+            publish = False
+            cloud = "points not published (points_distortion: skip)"
+        else:
+            try:
+                distortion = distortion_from_info(info, hw)
+                cloud = ("points back-projected through K and D, each pixel's ray undistorted "
+                         "(points_distortion: model; if the image is already rectified, set "
+                         "points_distortion: rectified)")
+            except CameraInfoError as exc:
+                publish = False
+                cloud = (f"points not published: {exc} (points_distortion: model; if the "
+                         "image is already rectified, set points_distortion: rectified)")
+        self._check_distortion(info, "main", cloud)
+        return publish, distortion
 
     def _runner_for(self, cameras: Any, hw: tuple[int, int]) -> Any:
         """The runner for this camera size (reopened at the size the camera's aspect needs)."""
@@ -559,7 +598,8 @@ class DepthNode(LifecycleNode):
                       "camera_info and cloud skipped")
             intrinsics = self._fallback_intrinsics(hw, runner.network_hw)
             geometry_ok = False
-        self._check_distortion(frame.info, "main")
+        s = self._settings
+        cloud_ok, distortion = self._cloud_distortion(frame.info, hw, s.points_distortion)
         aux, baseline, aux_intrinsics, mono_reason = (
             self._prepare_aux(frame, hw, intrinsics) if geometry_ok else
             (None, None, None, "camera_info unusable"))
@@ -571,7 +611,6 @@ class DepthNode(LifecycleNode):
             self._bad("rejected", f"runner rejected the frame: {exc}")
             return
         t2 = time.perf_counter()
-        s = self._settings
         depth, confidence = result.depth, result.confidence
         # min_depth / max_depth 0: the model's range at this camera's focal (params.depth_bounds)
         lo, hi, color_lo = depth_bounds(
@@ -595,7 +634,7 @@ class DepthNode(LifecycleNode):
         # confidence, colormap and cloud only while someone listens (lazy outputs, as
         # image_pipeline does)
         lazy = {"confidence": confidence is not None, "colorized": s.publish_colorized,
-                "points": s.publish_points and geometry_ok}
+                "points": s.publish_points and geometry_ok and cloud_ok}
         listening = {key: wanted and self._pubs[key].get_subscription_count() > 0
                      for key, wanted in lazy.items()}
         if listening["confidence"]:
@@ -605,7 +644,8 @@ class DepthNode(LifecycleNode):
                 depth, header, color_lo, hi, s.colormap)))
         if listening["points"]:
             builders.append(("points", lambda: out.points(
-                depth, intrinsics, hw, header, s.points_stride, rgb if s.points_color else None)))
+                depth, intrinsics, hw, header, s.points_stride, rgb if s.points_color else None,
+                distortion)))
         skipped = sum(lazy.values()) - sum(listening.values())
         if skipped:
             self._stats.count("outputs_skipped", skipped)

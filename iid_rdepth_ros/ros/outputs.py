@@ -7,6 +7,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from iid_rdepth_ros.geometry.camera import scale_intrinsics
+from iid_rdepth_ros.geometry.distortion import Distortion
 from iid_rdepth_ros.ros.camera_info import rescale_camera_info
 from iid_rdepth_ros.ros.cloud import CloudBuilder
 from iid_rdepth_ros.ros.colorize import DepthColorizer
@@ -45,9 +46,13 @@ class OutputBuilder:
         return array_to_image(self.colorizer(depth, min_depth, max_depth, cmap), "bgr8", header)
 
     def points(self, depth: np.ndarray, intrinsics: Intrinsics, image_hw: tuple[int, int],
-               header: Header, stride: int, rgb: np.ndarray | None) -> PointCloud2:
-        """Organised cloud; ``intrinsics`` belong to the camera image (``image_hw``) and are
-        rescaled when the depth has another size."""
+               header: Header, stride: int, rgb: np.ndarray | None,
+               distortion: Distortion | None = None) -> PointCloud2:
+        """Organised cloud; ``intrinsics`` (P) and ``distortion`` (K and D, for rays through
+        the distortion model; None = rays through P) belong to the camera image
+        (``image_hw``) and are rescaled when the depth has another size."""
         k = intrinsics if depth.shape == tuple(image_hw) else scale_intrinsics(
             intrinsics, tuple(image_hw), depth.shape)
-        return self.clouds.cloud(depth, k, header, stride, rgb)
+        if distortion is not None:
+            distortion = distortion.scaled(tuple(image_hw), depth.shape)
+        return self.clouds.cloud(depth, k, header, stride, rgb, distortion)

@@ -22,6 +22,7 @@ OUTPUT_RESOLUTIONS = ("input", "network")
 INPUT_QOS = ("auto", "sensor_data", "reliable")
 OUTPUT_QOS = ("reliable", "sensor_data")
 IMAGE_TRANSPORTS = ("raw", "compressed")
+POINTS_DISTORTION = ("model", "rectified", "skip")
 
 #: Depth range the runner is configured with; min_depth/max_depth narrow it at run time.
 DEPTH_LIMITS = (1e-3, 1000.0)
@@ -127,6 +128,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               dynamic=True, int_range=(1, 64, 1)),
     ParamSpec("points_color", True, "add the camera colour (rgb field) to the cloud",
               dynamic=True),
+    ParamSpec("points_distortion", "model", "the cloud of a camera_info with non-zero D: model "
+              "= each pixel's ray through K and D (plumb_bob, rational_polynomial, "
+              "equidistant; another model: no cloud, a diagnostic says why); rectified = the "
+              "image is already rectified (image_proc's image_rect with the raw camera's "
+              "camera_info passed on): rays through P, D ignored; skip = no cloud. Zero D: "
+              "rays through P whatever this says", dynamic=True, choices=POINTS_DISTORTION),
     ParamSpec("publish_colorized", True, "publish depth/colorized (bgr8; built only while it has "
               "subscribers)", dynamic=True),
     ParamSpec("colormap", "magma", "colormap of depth/colorized (matplotlib name; fixed range "

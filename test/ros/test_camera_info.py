@@ -12,6 +12,7 @@ from sensor_msgs.msg import CameraInfo  # noqa: E402
 from iid_rdepth_ros.ros.camera_info import (  # noqa: E402
     CameraInfoError,
     baseline_from_info,
+    distortion_from_info,
     distortion_note,
     intrinsics_from_info,
     rescale_camera_info,
@@ -83,6 +84,30 @@ def test_distortion_note() -> None:
     assert distortion_note(info) == ""
     info.d = []
     assert distortion_note(info) == ""
+
+
+def test_distortion_from_camera_info_uses_k_at_the_image_size() -> None:
+    info = _info(700.0, 710.0, 320.5, 240.25, 640, 480)
+    info.k = [690.0, 0.0, 318.0, 0.0, 695.0, 238.0, 0.0, 0.0, 1.0]  # K != P: K is taken
+    dist = distortion_from_info(info, (480, 640))
+    assert dist.model == "plumb_bob" and dist.d == (0.1, -0.2, 0.0, 0.0, 0.0)
+    assert (dist.k.fx, dist.k.fy, dist.k.cx, dist.k.cy) == (690.0, 695.0, 318.0, 238.0)
+    half = distortion_from_info(info, (240, 320))  # scaled like P is
+    assert half.k.fx == pytest.approx(345.0) and half.k.cx == pytest.approx(159.0 - 0.25)
+    info.d = [0.0] * 5
+    assert distortion_from_info(info, (480, 640)) is None
+    for model, d, why in (("plumb_bob", [0.1, 0.0, 0.0, 0.0], "needs 5 coefficients, D has 4"),
+                          ("double_sphere", [0.1, 0.5], "'double_sphere' cannot be undone"),
+                          ("", [0.1] * 5, "distortion_model is empty")):
+        info.distortion_model, info.d = model, d
+        with pytest.raises(CameraInfoError, match=why) as err:
+            distortion_from_info(info, (480, 640))
+        assert err.value.kind == "distortion"
+    info.distortion_model, info.d = "equidistant", [0.01, 0.0, 0.0, 0.0]
+    assert distortion_from_info(info, (480, 640)).model == "equidistant"
+    info.k = [0.0] * 9
+    with pytest.raises(CameraInfoError, match="K has an unusable focal length"):
+        distortion_from_info(info, (480, 640))
 
 
 def test_rescaled_camera_info_matches_depth_size() -> None:

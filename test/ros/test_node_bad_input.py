@@ -16,7 +16,12 @@ from ros_node_harness import (  # noqa: E402
     BASELINE,
     CAM_H,
     CAM_W,
+    CX,
+    CY,
+    FX,
+    FY,
     Harness,
+    NodeControl,
     NodeProcess,
     free_domain,
     running_node,
@@ -28,6 +33,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from iid_rdepth_ros.geometry.camera import Intrinsics  # noqa: E402
 from iid_rdepth_ros.ros.camera_info import make_camera_info  # noqa: E402
+from iid_rdepth_ros.ros.cloud import cloud_to_array  # noqa: E402
 from iid_rdepth_ros.ros.image_codec import image_to_array  # noqa: E402
 
 DOMAIN_ID = free_domain(43)
@@ -200,36 +206,146 @@ def test_implausible_aux_baseline_runs_mono(rig: tuple[Harness, NodeProcess]) ->
                 "P[0] = 280), outside 0.001..3 m (max_baseline); using mono")
 
 
+DISTORTED = {"plumb_bob": [-0.2, 0.05, 0.001, 0.0, 0.0],
+             "equidistant": [0.01, -0.003, 0.0, 0.0]}
+#: K of the distorted camera_infos (P is the harness camera: fx 280, centred)
+DISTORTED_K = Intrinsics(270.0, 272.0, 201.0, 58.0)
+TILTED_R = [0.999, 0.04, 0, -0.04, 0.999, 0, 0, 0, 1.0]
+
+
+def _distorted_info(stamp, model: str, d: list[float]):
+    """The harness camera (P) with a distortion model, D, K != P and a rectification R."""
+    info = make_camera_info((CAM_H, CAM_W), Intrinsics(FX, FY, CX, CY), None, stamp,
+                            "cam_left_optical", distortion_model=model, d=d, r=TILTED_R)
+    k = DISTORTED_K
+    info.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
+    return info
+
+
+def _distorted_frame(harness: Harness, node: NodeProcess, model: str, d: list[float],
+                     seed: int, keys: tuple[str, ...]) -> dict:
+    """Publish one frame with a distorted camera_info; its outputs once ``keys`` arrived."""
+    stamp = harness.stamp_now()
+    harness.publish(synthetic_rgb(seed), stamp=stamp, info=_distorted_info(stamp, model, d))
+    assert harness.wait_for(lambda: all(harness.find(k, stamp) is not None for k in keys),
+                            10.0), ({k: harness.find(k, stamp) is not None for k in keys},
+                                    node.log()[-2000:])
+    time.sleep(0.3)  # what else belongs to the frame
+    return {k: harness.find(k, stamp) for k in ("depth", "info", "points")}
+
+
+def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(shape[1], dtype=np.float64),
+                       np.arange(shape[0], dtype=np.float64))
+
+
+def _check_cloud_through_model(model: str, d: list[float], depth: np.ndarray,
+                               points: np.ndarray) -> None:
+    """The cloud's points lie on their pixels' rays of the distortion model (OpenCV's
+    projection through K and D puts each back on its pixel) at the pixel's depth, and are not
+    the back-projection through P."""
+    cv2 = pytest.importorskip("cv2")
+    valid = np.isfinite(points[..., 2])
+    assert valid.mean() > 0.5 and np.isfinite(points[valid]).all()
+    np.testing.assert_array_equal(points[..., 2][valid], depth[valid])
+    k = DISTORTED_K
+    camera = np.array([[k.fx, 0.0, k.cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]])
+    zero = np.zeros(3)
+    obj = points[valid].astype(np.float64).reshape(-1, 1, 3)
+    project = cv2.fisheye.projectPoints if model == "equidistant" else cv2.projectPoints
+    pixels = project(obj, zero, zero, camera, np.array(d))[0].reshape(-1, 2)
+    u, v = _grid(depth.shape)
+    np.testing.assert_allclose(pixels, np.stack([u[valid], v[valid]], -1), atol=0.01)
+    x_through_p = (u - CX) * depth / FX
+    assert np.nanmax(np.abs(points[..., 0] - x_through_p) / depth) > 0.05
+
+
 def test_distorted_camera_info_is_reported_once_and_kept_in_depth_info(
         rig: tuple[Harness, NodeProcess]) -> None:
+    """points_distortion: model (default): the cloud goes through each camera's K and D."""
     harness, node = rig
     warning = "main camera_info has a plumb_bob distortion D = [-0.2, 0.05, 0.001, 0, 0]"
-    for model, d in (("plumb_bob", [-0.2, 0.05, 0.001, 0.0, 0.0]),
-                     ("equidistant", [0.01, -0.003, 0.0, 0.0])):
-        for _ in range(3):
+    for model, d in DISTORTED.items():
+        for repeat in range(3):
             stamp = harness.stamp_now()
-            info = make_camera_info((CAM_H, CAM_W), Intrinsics(280.0, 280.0, 199.5, 59.5),
-                                    None, stamp, "cam_left_optical", distortion_model=model,
-                                    d=d, r=[0.999, 0.04, 0, -0.04, 0.999, 0, 0, 0, 1.0])
+            info = _distorted_info(stamp, model, d)
             harness.publish(synthetic_rgb(13), stamp=stamp, info=info)
             assert harness.wait_for(lambda s=stamp: all(
                 harness.find(k, s) is not None for k in ("depth", "info", "points")), 10.0), (
                 {k: harness.find(k, stamp) is not None for k in ("depth", "info", "points")},
                 node.log()[-2000:])
-            out = {k: harness.find(k, stamp) for k in ("info", "points")}
+            out = {k: harness.find(k, stamp) for k in ("depth", "info", "points")}
             published = out["info"]
             assert published.distortion_model == model and list(published.d) == d
             assert list(published.r) == list(info.r)
             assert list(published.k) == list(info.k) and list(published.p) == list(info.p)
-            assert out["points"] is not None
+            if repeat == 0:
+                _check_cloud_through_model(model, d, image_to_array(out["depth"]),
+                                           cloud_to_array(out["points"])[..., :3])
         diag = harness.diagnostics(timeout=3.0)
         text = diag["warning main camera distortion"]
         assert text.startswith(f"{model} distortion D = [") and "rectified" in text
+        assert text.endswith("points back-projected through K and D, each pixel's ray "
+                             "undistorted (points_distortion: model; if the image is already "
+                             "rectified, set points_distortion: rectified)"), text
         assert diag["_level"] == "1"  # WARN
     log = node.log()
     assert log.count(warning) == 1  # one warning per distortion seen, not per frame
     assert log.count("main camera_info has a equidistant distortion") == 1
     assert "image_proc's rectify node" in log
+    assert log.count("Cloud: points back-projected through K and D") == 2
     # an undistorted camera_info again: the warning clears
     harness.request(synthetic_rgb(14))
     assert "warning main camera distortion" not in harness.diagnostics(timeout=3.0)
+
+
+def test_points_distortion_rectified_and_skip(rig: tuple[Harness, NodeProcess]) -> None:
+    """rectified: the cloud through P as if D were zero; skip: depth without a cloud, and the
+    diagnostic says why; an unknown value is refused (the node keeps its setting)."""
+    harness, node = rig
+    control = NodeControl(harness)
+    model, d = "plumb_bob", DISTORTED["plumb_bob"]
+    refused = control.set_params({"points_distortion": "undistort"})[0]
+    assert not refused.successful and refused.reason == (
+        "points_distortion must be one of model, rectified, skip, got 'undistort'")
+    try:
+        assert control.set_params({"points_distortion": "rectified"})[0].successful
+        out = _distorted_frame(harness, node, model, d, 15, ("depth", "points"))
+        depth = image_to_array(out["depth"])
+        points = cloud_to_array(out["points"])[..., :3]
+        u, v = _grid(depth.shape)
+        through_p = np.stack([(u - CX) * depth / FX, (v - CY) * depth / FY, depth], -1)
+        np.testing.assert_allclose(points, through_p, rtol=1e-5, atol=1e-6)
+        text = harness.diagnostics(timeout=3.0)["warning main camera distortion"]
+        assert text.endswith("points back-projected through P, D ignored (points_distortion: "
+                             "rectified: the image is taken as rectified)"), text
+
+        assert control.set_params({"points_distortion": "skip"})[0].successful
+        for seed in (16, 17):
+            out = _distorted_frame(harness, node, model, d, seed, ("depth", "info"))
+            assert out["points"] is None  # no cloud, depth and its camera_info as ever
+        text = harness.diagnostics(timeout=3.0)["warning main camera distortion"]
+        assert text.startswith("plumb_bob distortion D = [") and text.endswith(
+            "; points not published (points_distortion: skip)"), text
+        assert node.log().count("Cloud: points not published (points_distortion: skip)") == 1
+    finally:
+        assert control.set_params({"points_distortion": "model"})[0].successful
+
+
+def test_distortion_model_opencv_cannot_undo_skips_the_cloud(
+        rig: tuple[Harness, NodeProcess]) -> None:
+    harness, node = rig
+    for seed in (18, 19):
+        out = _distorted_frame(harness, node, "double_sphere", [0.2, 0.6], seed,
+                               ("depth", "info"))
+        assert out["points"] is None
+        assert out["info"].distortion_model == "double_sphere"
+    why = ("points not published: distortion model 'double_sphere' cannot be undone here "
+           "(OpenCV: plumb_bob, rational_polynomial, equidistant) (points_distortion: model; "
+           "if the image is already rectified, set points_distortion: rectified)")
+    diag = harness.diagnostics(timeout=3.0)
+    assert diag["warning main camera distortion"] == (
+        "double_sphere distortion D = [0.2, 0.6]: the node needs rectified images (P is used); "
+        f"depth/camera_info keeps this D and R; {why}")
+    assert node.log().count(f"Cloud: {why}") == 1  # once, not per frame
+    harness.request(synthetic_rgb(20), keys=("depth", "points"))  # zero D: the cloud is back

@@ -76,7 +76,9 @@ def test_descriptors_ranges_and_unconfigured_changes(node: DepthNode) -> None:
     assert "read-only after configure" in described["backend"].description
     assert "read-only" not in described["colormap"].description
     assert {"min_depth", "max_depth", "colormap", "points_stride", "publish_points",
-            "publish_colorized", "points_color", "min_confidence"} == DYNAMIC
+            "publish_colorized", "points_color", "points_distortion", "min_confidence"} == DYNAMIC
+    assert described["points_distortion"].additional_constraints == (
+        "one of: model, rectified, skip")
     # unconfigured: fixed parameters may change; ranges and choices are enforced
     ok = node.set_parameters([Parameter("backend", value="torch")])[0]
     assert ok.successful
@@ -93,6 +95,13 @@ def test_descriptors_ranges_and_unconfigured_changes(node: DepthNode) -> None:
     assert node._param("aux_mode") == "off"
     assert not node.set_parameters([Parameter("aux_mode", value=True)])[0].successful
     assert node.set_parameters([Parameter("aux_mode", value="auto")])[0].successful
+    # points_distortion: a choice like the others, refused with the same message
+    result = node.set_parameters([Parameter("points_distortion", value="undistort")])[0]
+    assert not result.successful and result.reason == (
+        "points_distortion must be one of model, rectified, skip, got 'undistort'")
+    for value in ("skip", "rectified", "model"):
+        assert node.set_parameters([Parameter("points_distortion", value=value)])[0].successful
+        assert node._settings.points_distortion == value  # dynamic: read on the next frame
 
 
 def test_depth_bounds_follow_the_model_unless_set() -> None:
@@ -113,6 +122,26 @@ def test_unquoted_off_on_the_command_line() -> None:
         depth_node = DepthNode(context=context)
         assert depth_node._param("aux_mode") == "off"
         assert depth_node._param("points_stride") == 3
+        depth_node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_unknown_points_distortion_on_the_command_line_fails_configure() -> None:
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from iid_rdepth_ros.ros.params import check_value
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID,
+               args=["--ros-args", "-p", "points_distortion:=undistort"])
+    try:
+        depth_node = DepthNode(context=context)
+        assert depth_node._param("points_distortion") == "undistort"  # a string: declared
+        # refused at configure with the message set_parameters gives (before any model load)
+        assert depth_node.trigger_configure() != TransitionCallbackReturn.SUCCESS
+        assert check_value("points_distortion", "undistort", {}) == (
+            "points_distortion must be one of model, rectified, skip, got 'undistort'")
         depth_node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
