@@ -146,13 +146,13 @@ def run_node_bench(opts: NodeBenchOptions, log_dir: str | Path | None = None,
     import rclpy
 
     from iid_rdepth_ros.export.open_runner import CameraRunner
-    from iid_rdepth_ros.ros.allocator import keep_large_buffers
     from iid_rdepth_ros.ros.driver import NodeDriver, frame_messages, time_msg
     from iid_rdepth_ros.ros.outputs import OutputBuilder
+    from iid_rdepth_ros.ros.process_settings import keep_large_buffers
     from iid_rdepth_ros.runtime import RunnerConfig
 
-    # the node's process raises glibc's malloc thresholds (ros/allocator.py); so does this
-    # one, or the runner alone here and the receipt of depth would pay page faults the node
+    # the node's process raises glibc's malloc thresholds (ros/process_settings.py); so does
+    # this one, or the runner alone here and the receipt of depth would pay page faults the node
     # does not
     allocator = keep_large_buffers()
     frames = _frames(opts)

@@ -735,12 +735,13 @@ def _load_runner(config: RunnerConfig) -> Any:
 
 def main(args: list[str] | None = None) -> None:
     """Console script ``iid_rdepth_node``."""
-    from iid_rdepth_ros.ros.allocator import keep_large_buffers
+    from iid_rdepth_ros.ros.process_settings import tune_process
 
-    allocator = keep_large_buffers()  # before the first image arrives
+    tuned = tune_process()  # before the first image arrives
     rclpy.init(args=args)
     node = DepthNode()
-    node.get_logger().info(allocator)
+    for line in tuned:
+        node.get_logger().info(line)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

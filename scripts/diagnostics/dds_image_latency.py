@@ -8,8 +8,8 @@ costs the node at that camera size (issue 19's node bench).
 
 The publisher writes its wall clock into ``header.frame_id``; the subscriber prints the median
 of (arrival - that clock) over 40 images sent at 10 Hz. Both processes raise glibc's malloc
-thresholds as the node does (``ros/allocator.py``); a third argument ``glibc-defaults`` leaves
-them at glibc's defaults.
+thresholds as the node does (``ros/process_settings.py``); a third argument
+``glibc-defaults`` leaves them at glibc's defaults.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ HEIGHT, WIDTH, FRAMES = 720, 1280, 40
 def main() -> None:
     role, encoding = sys.argv[1], sys.argv[2]
     if sys.argv[3:] != ["glibc-defaults"]:
-        from iid_rdepth_ros.ros.allocator import keep_large_buffers
+        from iid_rdepth_ros.ros.process_settings import keep_large_buffers
 
         print(keep_large_buffers())
     channels = {"rgb8": 3, "32FC1": 4}[encoding]

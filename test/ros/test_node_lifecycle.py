@@ -63,7 +63,7 @@ def test_configure_fails_cleanly_then_succeeds(
         rig: tuple[Harness, NodeProcess, NodeControl, Path]) -> None:
     harness, node, control, tmp = rig
     assert control.state() == "unconfigured"
-    # the console script raised glibc's malloc thresholds (ros/allocator.py) and said so
+    # the console script raised glibc's malloc thresholds (ros/process_settings.py) and said so
     assert "malloc: allocations below 32 MB from the heap" in node.log()
     missing = str(tmp / "missing" / "model.safetensors")
     _configure_fails(control, node, missing)
