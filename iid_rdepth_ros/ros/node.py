@@ -56,6 +56,7 @@ from iid_rdepth_ros.ros.sync import FrameSet, InputSync, Released, stamp_ns
 from iid_rdepth_ros.ros.worker import InferenceWorker
 from iid_rdepth_ros.runtime.config import Intrinsics, RunnerConfig
 from iid_rdepth_ros.runtime.network_size import fit
+from iid_rdepth_ros.runtime.processing import mask_depth
 
 NODE_NAME = "iid_rdepth"
 #: how long configure waits for the model to load (first TensorRT build can be slow)
@@ -616,13 +617,7 @@ class DepthNode(LifecycleNode):
         lo, hi, color_lo = depth_bounds(
             s.min_depth, s.max_depth, getattr(runner, "depth_range", None),
             intrinsics.fx * fit(hw, runner.network_hw).scale_xy[0] / float(runner.canonical_focal))
-        with np.errstate(invalid="ignore"):
-            invalid = (depth < lo) | (depth > hi)
-            if confidence is not None and s.min_confidence > 0:
-                invalid |= confidence < s.min_confidence
-        depth[invalid] = np.nan
-        if confidence is not None:
-            confidence[~np.isfinite(depth)] = np.nan
+        mask_depth(depth, confidence, lo, hi, s.min_confidence)
         out_hw = depth.shape
         # depth and its camera_info first: consumers waiting for depth do not wait for the
         # colormap and the cloud

@@ -14,6 +14,7 @@ from iid_rdepth_ros.artifacts.errors import RunnerError
 from iid_rdepth_ros.runtime.config import Intrinsics, RunnerConfig
 from iid_rdepth_ros.runtime.processing import (
     NetworkInput,
+    mask_depth,
     postprocess,
     postprocess_confidence,
     preprocess,
@@ -153,7 +154,14 @@ class Runner(ABC):
         confidence = outputs.get("confidence")
         if confidence is not None:
             confidence = postprocess_confidence(confidence, prepared, depth)
-        return DepthResult(depth, confidence)
+        return self._confident(DepthResult(depth, confidence))
+
+    def _confident(self, result: DepthResult) -> DepthResult:
+        """``result`` with depth below ``config.min_confidence`` set to NaN (in place)."""
+        if result.confidence is not None and self.config.min_confidence > 0:
+            mask_depth(result.depth, result.confidence,
+                       min_confidence=self.config.min_confidence)
+        return result
 
     def valid_range(self, f_net: float) -> tuple[float, float]:
         """Metric depths kept for a camera of focal ``f_net`` (pixels at the network size):

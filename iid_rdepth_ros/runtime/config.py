@@ -53,6 +53,8 @@ class RunnerConfig:
     ``ort_provider``: ONNX Runtime execution provider, ``auto`` (CUDA where the installed
     onnxruntime has it and ``device`` is not ``cpu``), ``cpu``, ``cuda``, ``tensorrt`` (the
     last two must be installed: ``onnxruntime-gpu``; else ``load`` fails saying so).
+    ``min_confidence``: depth whose stereo confidence (``DepthResult.confidence``) is below
+    it becomes NaN; 0 (default) keeps all. Frames without a confidence (mono) are unchanged.
     """
 
     backend: Backend = "auto"
@@ -72,6 +74,7 @@ class RunnerConfig:
     autocast: str = "off"
     device_processing: str = "auto"
     ort_provider: str = "auto"
+    min_confidence: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -99,5 +102,10 @@ class RunnerConfig:
         if self.device == "cpu" and self.ort_provider in ("cuda", "tensorrt"):
             raise ValueError(f"ort_provider {self.ort_provider!r} runs on a GPU, but device "
                              "is 'cpu'")
+        if isinstance(self.min_confidence, bool) or not (
+                isinstance(self.min_confidence, (int, float))
+                and 0.0 <= self.min_confidence <= 1.0):
+            raise ValueError(f"min_confidence must be a number in [0, 1], got "
+                             f"{self.min_confidence!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be None or >= 1, got {self.num_threads!r}")

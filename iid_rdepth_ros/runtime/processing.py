@@ -221,6 +221,19 @@ def postprocess(
     return out
 
 
+def mask_depth(depth: np.ndarray, confidence: np.ndarray | None, lo: float = 0.0,
+               hi: float = float("inf"), min_confidence: float = 0.0) -> None:
+    """In place: depth outside ``[lo, hi]`` or, with ``min_confidence`` > 0, whose confidence
+    is below it becomes NaN; the confidence is NaN wherever the depth is."""
+    with np.errstate(invalid="ignore"):
+        invalid = (depth < lo) | (depth > hi)
+        if confidence is not None and min_confidence > 0:
+            invalid |= confidence < min_confidence
+    depth[invalid] = np.nan
+    if confidence is not None:
+        confidence[~np.isfinite(depth)] = np.nan
+
+
 def postprocess_confidence(confidence: np.ndarray, prepared: NetworkInput, depth: np.ndarray
                            ) -> np.ndarray:
     """Network confidence -> ``float32`` in [0, 1] at the size of ``depth`` (the post-processed

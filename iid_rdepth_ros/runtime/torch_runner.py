@@ -121,7 +121,7 @@ class TorchRunner(Runner):
             depth, confidence = self._pipeline.camera_to_depth(
                 image, aux, frame.f_net / self.canonical_focal, frame.fb, output_resolution)
             self.last_latency_s = time.perf_counter() - start
-        return DepthResult(depth, confidence)
+        return self._confident(DepthResult(depth, confidence))
 
     def _device_path_covers(self, image: np.ndarray, aux: np.ndarray | None,
                             intrinsics: Intrinsics | None,

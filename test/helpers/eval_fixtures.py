@@ -26,7 +26,7 @@ def make_checkpoint(stem: Path, variant: str = "full") -> Path:
 
 def make_matcher_checkpoint(stem: Path, max_disparity: int = 48) -> Path:
     """Save an untrained geometry-first stereo model (``cfg.stereo``: matcher + fusion, no
-    AV-LFE) with its trainable weights perturbed so its outputs are not trivial."""
+    AV-LFE) with its weights perturbed (matcher and fusion included) so its outputs vary."""
     import copy
 
     import torch
@@ -38,8 +38,10 @@ def make_matcher_checkpoint(stem: Path, max_disparity: int = 48) -> Path:
     cfg = copy.deepcopy(get_preset(PRESET))
     cfg.avlfe.enabled, cfg.stereo.enabled, cfg.stereo.max_disparity = False, True, max_disparity
     model = build_model(cfg, variant="full")
-    with torch.no_grad():
-        for param in model.trainable_parameters():
+    with torch.no_grad():  # the matcher and fusion are frozen (trained by scripts): perturb
+        # them too, so disparity and confidence vary over the image
+        for param in [*model.trainable_parameters(), *model.matcher.parameters(),
+                      *model.fusion.parameters()]:
             param.add_(0.02 * torch.randn_like(param))
     save_checkpoint(stem, model, {"note": "untrained test checkpoint"})
     return stem

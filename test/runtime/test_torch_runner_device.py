@@ -61,15 +61,19 @@ def test_device_path_equals_the_host_path(runners, stereo: bool, resolution: str
     assert device.last_latency_s is not None and device.last_latency_s > 0
 
 
+@pytest.fixture(scope="module")
+def matcher_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from eval_fixtures import make_matcher_checkpoint
+
+    return make_matcher_checkpoint(tmp_path_factory.mktemp("matcher") / "model")
+
+
 @pytest.mark.parametrize("resolution", ["input", "network"])
-def test_device_path_gives_the_matchers_confidence(tmp_path_factory: pytest.TempPathFactory,
+def test_device_path_gives_the_matchers_confidence(matcher_checkpoint: Path,
                                                    resolution: str) -> None:
     # the geometry-first stereo model: the device path hands on the matcher's confidence as
     # the host path does (same size as depth, NaN where depth is, [0, 1] elsewhere)
-    from eval_fixtures import make_matcher_checkpoint
-
-    ckpt = make_matcher_checkpoint(tmp_path_factory.mktemp("matcher") / "model")
-    host, device = _pair(ckpt)
+    host, device = _pair(matcher_checkpoint)
     frame = procedural_frame(120, 360, seed=3, stereo=True)
     kwargs = {"aux": frame.aux, "intrinsics": frame.intrinsics, "baseline_m": frame.baseline_m,
               "output_resolution": resolution}
@@ -93,6 +97,37 @@ def test_device_path_gives_the_matchers_confidence(tmp_path_factory: pytest.Temp
     assert set(net_device) == set(net_host) == {"depth", "confidence"}
     for key in net_host:
         assert np.allclose(net_device[key], net_host[key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("device_processing", ["off", "on"])
+def test_min_confidence_masks_depth(matcher_checkpoint: Path, device_processing: str) -> None:
+    frame = procedural_frame(120, 360, seed=3, stereo=True)
+    kwargs = {"aux": frame.aux, "intrinsics": frame.intrinsics, "baseline_m": frame.baseline_m}
+    base = {"backend": "torch", "model_path": str(matcher_checkpoint), "device": "cpu",
+            "num_threads": 1, "device_processing": device_processing, **SIZE}
+    with create_runner(RunnerConfig(**base)) as keep_all:
+        ref = keep_all.infer_full(frame.image, **kwargs)
+        mono = keep_all.infer_full(frame.image, intrinsics=frame.intrinsics)
+    threshold = float(np.nanmedian(ref.confidence))  # masks about half of the pixels
+    with create_runner(RunnerConfig(**base, min_confidence=threshold)) as masking:
+        out = masking.infer_full(frame.image, **kwargs)
+        depth_only = masking.infer(frame.image, **kwargs)
+        mono_masked = masking.infer_full(frame.image, intrinsics=frame.intrinsics)
+    low = ref.confidence < threshold
+    assert 0.2 < low.mean() < 0.8
+    assert np.isnan(out.depth[low]).all() and np.isnan(out.confidence[low]).all()
+    keep = ~low & np.isfinite(ref.depth)
+    assert np.array_equal(out.depth[keep], ref.depth[keep])
+    assert np.array_equal(np.isnan(depth_only), np.isnan(out.depth))
+    # no confidence without an aux view: mono depth is not masked
+    assert mono_masked.confidence is None
+    assert np.array_equal(np.isnan(mono_masked.depth), np.isnan(mono.depth))
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, True, "0.5", float("nan")])
+def test_min_confidence_out_of_range_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="min_confidence must be a number in \\[0, 1\\]"):
+        RunnerConfig(min_confidence=value).validate()
 
 
 def test_network_only_call_and_info(runners) -> None:
