@@ -100,8 +100,15 @@ class _EngineSession:
             self.context.set_tensor_address(name, int(device))
             is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             self.bindings[name] = _Binding(name, is_input, host, device)
+        outputs = sorted(b.name for b in self.bindings.values() if not b.is_input)
+        if "depth" not in outputs:
+            self.free()
+            raise RunnerError(f"engine {engine_path} has no 'depth' output (outputs: "
+                              f"{', '.join(outputs) or 'none'})")
 
-    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+        """``depth``, or every output by name (``depth``, ``confidence``) when the engine has
+        more than one (the geometry-first stereo graph)."""
         cuda = lazy_import("pycuda.driver")
         for binding in self.bindings.values():
             if binding.is_input:
@@ -112,10 +119,12 @@ class _EngineSession:
                 cuda.memcpy_htod_async(binding.device, binding.host, self.stream)
         if not self.context.execute_async_v3(stream_handle=self.stream.handle):
             raise RunnerError("TensorRT execute_async_v3 failed")
-        out = self.bindings["depth"]
-        cuda.memcpy_dtoh_async(out.host, out.device, self.stream)
+        outputs = [b for b in self.bindings.values() if not b.is_input]
+        for out in outputs:
+            cuda.memcpy_dtoh_async(out.host, out.device, self.stream)
         self.stream.synchronize()
-        return np.array(out.host, dtype=np.float32, copy=True)
+        arrays = {b.name: np.array(b.host, dtype=np.float32, copy=True) for b in outputs}
+        return arrays["depth"] if len(arrays) == 1 else arrays
 
     def free(self) -> None:
         for binding in self.bindings.values():
@@ -173,7 +182,7 @@ class TensorRTRunner(Runner):
         self._extra_info = {"precision": mono["precision"], **environment,
                             "engines": {v: str(p) for v, (p, _) in engines.items()}}
 
-    def _forward(self, prepared: NetworkInput) -> np.ndarray:
+    def _forward(self, prepared: NetworkInput) -> np.ndarray | dict[str, np.ndarray]:
         assert self._worker is not None
         if prepared.stereo:
             feeds = {"image": prepared.image, "aux": prepared.aux, "fb": prepared.fb}

@@ -20,6 +20,7 @@ from trt_bindings import fake_tensorrt, installed_bindings, list_api
 
 import iid_rdepth_ros.export.tensorrt_build as build_module
 import iid_rdepth_ros.runtime.tensorrt_runner as runner_module
+from iid_rdepth_ros.artifacts.errors import RunnerError
 from iid_rdepth_ros.export.tensorrt_build import (
     STRONG_TYPING_FROM,
     WEAK_TYPING_FLAGS,
@@ -204,15 +205,19 @@ class FakeCuda:
         host.reshape(-1).view(np.uint8)[:] = device.data[:host.nbytes]
 
 
-def test_engine_session_runs_under_each_version(api, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    shapes = {"image": (1, 3, 4, 6), "depth": (1, 1, 4, 6)}
+INPUTS = ("image", "aux", "fb")
+
+
+def _session(api, shapes: dict[str, tuple], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+             ) -> tuple[Any, list[str], set[str]]:
+    """An engine session over API-exact fakes of ``api`` whose engine has ``shapes`` (inputs:
+    the names in INPUTS); returns (session factory, tensor-address calls, names used)."""
     calls: list[str] = []
     returns: dict[str, Any] = {
         "Logger": "Logger", "Runtime": "Runtime",
         "Runtime.deserialize_cuda_engine": "ICudaEngine",
         "ICudaEngine.create_execution_context": "IExecutionContext",
-        "ICudaEngine.num_io_tensors": 2,
+        "ICudaEngine.num_io_tensors": len(shapes),
         "ICudaEngine.get_tensor_name": lambda i: list(shapes)[i],
         "ICudaEngine.get_tensor_shape": lambda name: shapes[name],
         "IExecutionContext.set_tensor_address": lambda name, ptr: calls.append(name),
@@ -222,15 +227,40 @@ def test_engine_session_runs_under_each_version(api, tmp_path: Path,
     trt, used = fake_tensorrt(api, returns)
     returns["ICudaEngine.get_tensor_dtype"] = lambda name: trt.DataType.FLOAT
     returns["ICudaEngine.get_tensor_mode"] = lambda name: (
-        trt.TensorIOMode.INPUT if name == "image" else trt.TensorIOMode.OUTPUT)
+        trt.TensorIOMode.INPUT if name in INPUTS else trt.TensorIOMode.OUTPUT)
     monkeypatch.setattr(runner_module, "lazy_import",
                         lambda name, *a: FakeCuda if name == "pycuda.driver" else trt)
-    engine = tmp_path / "mono.fp32.engine"
+    engine = tmp_path / "model.fp32.engine"
     engine.write_bytes(b"engine")
-    session = runner_module._EngineSession(engine)
-    image = np.arange(72, dtype=np.float32).reshape(shapes["image"])
-    out = session.run({"image": image})
-    assert out.shape == shapes["depth"] and calls == ["image", "depth"]
+    return (lambda: runner_module._EngineSession(engine)), calls, used
+
+
+@pytest.mark.parametrize("variant", ["mono", "stereo"])
+def test_engine_session_runs_under_each_version(api, variant: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    shapes = {"image": (1, 3, 4, 6), "depth": (1, 1, 4, 6)}
+    if variant == "stereo":  # the geometry-first stereo graph: depth and confidence out
+        shapes = {"image": (1, 3, 4, 6), "aux": (1, 3, 4, 6), "fb": (1,),
+                  "depth": (1, 1, 4, 6), "confidence": (1, 1, 4, 6)}
+    make, calls, used = _session(api, shapes, tmp_path, monkeypatch)
+    session = make()
+    feeds = {name: np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+             for name, shape in shapes.items() if name in INPUTS}
+    out = session.run(feeds)
+    assert calls == list(shapes)
+    if variant == "mono":
+        assert out.shape == shapes["depth"]
+    else:  # every output by name: depth and the matcher's confidence
+        assert set(out) == {"depth", "confidence"}
+        assert all(out[k].shape == shapes[k] and out[k].dtype == np.float32 for k in out)
     session.free()
     assert all(api.has(n) for n in used)
     assert "tensorrt.IExecutionContext.execute_async_v3" in used
+
+
+def test_an_engine_without_depth_is_refused(api, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    make, _, _ = _session(api, {"image": (1, 3, 4, 6), "disparity": (1, 1, 4, 6)}, tmp_path,
+                          monkeypatch)
+    with pytest.raises(RunnerError, match=r"has no 'depth' output \(outputs: disparity\)"):
+        make()
