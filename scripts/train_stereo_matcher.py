@@ -103,7 +103,8 @@ class PairStream(torch.utils.data.IterableDataset):
 
 def make_sources(a: argparse.Namespace) -> sp.MixedPairs:
     street = sp.SynthStreetPairs(a.street_seed, a.street_frames, sequence_length=5)
-    planar = sp.PlanarPhotoPairs(sp.load_photos(sp.TRAIN_PHOTOS), max_disparity=a.max_disp)
+    planar = sp.PlanarPhotoPairs(sp.load_photos(sp.TRAIN_PHOTOS), max_disparity=a.max_disp,
+                                 min_range=a.planar_min_range)
     geometry = sp.SynthStreetPairs(a.geometry_seed, a.street_frames, sequence_length=5,
                                    mode="geometry")
     rest = 1 - a.street_prob - a.geometry_prob
@@ -172,6 +173,9 @@ def main() -> None:
     p.add_argument("--geometry-prob", type=float, default=0.0,
                    help="share of synth geometry-mode crops (random cameras, near range)")
     p.add_argument("--geometry-seed", type=int, default=21)
+    p.add_argument("--planar-min-range", type=float, default=2.0,
+                   help="planar scenes draw their largest disparity log-uniform in "
+                        "[this, max-disp]: larger = more large-disparity scenes")
     p.add_argument("--street-frames", type=int, default=1000)
     p.add_argument("--val-seed", type=int, default=12)
     p.add_argument("--val-frames", type=int, default=12)
