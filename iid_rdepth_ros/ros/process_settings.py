@@ -31,7 +31,8 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
 #: allocations below this come from the heap (a 3840x2160 rgb8 image is 24.9 MB, a 1280x720
-#: organised colour cloud 14.7 MB); 32 MB is the most glibc accepts on 64-bit machines
+#: organised colour cloud 14.7 MB); 32 MB is also glibc's own ceiling for the threshold it
+#: adapts by itself on 64-bit machines
 MMAP_THRESHOLD = 32 << 20
 #: free memory kept at the heap's top before it is handed back
 TRIM_THRESHOLD = 256 << 20
