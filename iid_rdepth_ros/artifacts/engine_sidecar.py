@@ -75,13 +75,15 @@ def sidecar_mismatches(
     steps: int | None = None,
     variant: str | None = None,
     stereo_refine: bool = True,
+    max_disparity: int | None = None,
 ) -> list[str]:
     """Everything that makes the engine unusable here, one readable item each (empty = OK).
 
     ``environment``: ``tensorrt_version``, ``gpu_name``, ``compute_capability`` of this machine
     (see ``tensorrt_runner.current_environment``). The optional arguments are what the caller
     expects: the ONNX the engine should come from, the network size, T, and variant;
-    ``stereo_refine=False`` refuses a stereo engine built with the stereo refinement.
+    ``stereo_refine=False`` refuses a stereo engine built with the stereo refinement;
+    ``max_disparity`` refuses a stereo engine whose matcher searches another range.
     """
     problems = []
     for name, label in (("tensorrt_version", "TensorRT version"), ("gpu_name", "GPU"),
@@ -103,4 +105,9 @@ def sidecar_mismatches(
     if not stereo_refine and sidecar.get("variant") == "stereo" and sidecar.get("stereo_refine"):
         problems.append("stereo refinement: engine has it, configured off (build the engine "
                         "from 'iid-rdepth export --no-stereo-refine')")
+    if max_disparity is not None and sidecar.get("variant") == "stereo" \
+            and sidecar.get("max_disparity") != max_disparity:
+        problems.append(_differs("stereo max_disparity", sidecar.get("max_disparity"),
+                                 max_disparity, "configured") + " (build the engine from "
+                        f"'iid-rdepth export --max-disparity {max_disparity}')")
     return problems

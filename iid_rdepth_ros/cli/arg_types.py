@@ -96,6 +96,11 @@ def diffusion_steps(text: str) -> int:
     return _int_at_least(text, 1, f"steps in 1..{MAX_DIFFUSION_STEPS}", MAX_DIFFUSION_STEPS)
 
 
+def max_disparity(text: str) -> int:
+    """A stereo search range in network pixels: a multiple of 8 in 8..1024."""
+    return _int_at_least(text, 8, "a multiple of 8 in 8..1024", 1024, 8)
+
+
 def threads(text: str) -> int:
     """CPU threads: 1..MAX_THREADS."""
     return _int_at_least(text, 1, f"threads in 1..{MAX_THREADS}", MAX_THREADS)

@@ -10,6 +10,7 @@ from typing import Any
 from iid_rdepth_ros.cli.arg_types import (
     camera_size,
     diffusion_steps,
+    max_disparity,
     network_height,
     network_width,
     output_dir,
@@ -51,6 +52,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--no-stereo-refine", action="store_true",
                    help="leave AV-LFE's full-resolution stereo refinement out of the stereo "
                         "graph (faster, less accurate)")
+    p.add_argument("--max-disparity", type=max_disparity, metavar="D",
+                   help="search range 0..D (network pixels, a multiple of 8) of the "
+                        "geometry-first stereo matcher baked into the stereo graph (default: "
+                        "the checkpoint's stereo.max_disparity)")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
                    help="fp32 (default); fp16: float16 inside, float32 inputs/outputs; int8: "
                         "explicit quantization (QDQ) calibrated on --calib frames, with the "
@@ -92,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     result = export_with_precision(
         args.model, args.out, PrecisionOptions(args.precision), height=height,
         width=width, steps=args.steps, opset=args.opset, verify=not args.no_verify,
-        stereo_refine=not args.no_stereo_refine, calib_dir=args.calib,
+        stereo_refine=not args.no_stereo_refine, max_disparity=args.max_disparity,
+        calib_dir=args.calib,
         calib_frames=args.calib_frames, eval_dir=args.eval, eval_frames=args.eval_frames)
     meta = result.sidecar
     print(f"model {args.model} (preset {meta['preset']}) at {meta['height']}x{meta['width']}, "

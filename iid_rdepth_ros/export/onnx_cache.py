@@ -62,10 +62,12 @@ def _valid(entry: Path) -> dict[str, Path] | None:
 
 def cached_export(model_ref: str | Path, height: int, width: int, steps: int | None = None,
                   cache_dir: str | Path | None = None, verify: bool = True,
-                  stereo_refine: bool = True) -> dict[str, Path]:
+                  stereo_refine: bool = True, max_disparity: int | None = None
+                  ) -> dict[str, Path]:
     """``{"mono": path, "stereo": path}`` for the checkpoint at this size and T (exported if
-    not cached yet; ``stereo_refine=False``: without AV-LFE's stereo refinement, its own
-    entry). Raises FileNotFoundError/ValueError naming a missing or bad checkpoint."""
+    not cached yet; ``stereo_refine=False``: without AV-LFE's stereo refinement, and
+    ``max_disparity``: another matcher search range, each its own entry). Raises
+    FileNotFoundError/ValueError naming a missing or bad checkpoint."""
     from iid_rdepth_ros.export.onnx_export import export_checkpoint
 
     weights, _ = checkpoint_files(model_ref)
@@ -75,6 +77,8 @@ def cached_export(model_ref: str | Path, height: int, width: int, steps: int | N
     key = f"{checkpoint_digest(model_ref)[:16]}_{height}x{width}_T{steps}_opset{OPSET}"
     if not stereo_refine:
         key += "_norefine"
+    if max_disparity is not None:
+        key += f"_D{int(max_disparity)}"
     root = cache_root(weights, cache_dir)
     entry = root / key
     found = _valid(entry)
@@ -84,7 +88,7 @@ def cached_export(model_ref: str | Path, height: int, width: int, steps: int | N
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
         export_checkpoint(str(model_ref), tmp, height, width, steps, opset=OPSET, verify=verify,
-                          stereo_refine=stereo_refine)
+                          stereo_refine=stereo_refine, max_disparity=max_disparity)
         if entry.exists() and _valid(entry) is None:  # broken; a valid one may be in use
             shutil.rmtree(entry, ignore_errors=True)
         with contextlib.suppress(OSError):  # another process may have finished it first

@@ -311,12 +311,15 @@ def _input_shape(name: str, height: int, width: int) -> list[int]:
 
 def export_checkpoint(model_ref: str, out_dir: Path, height: int | None = None,
                       width: int | None = None, steps: int | None = None, opset: int = OPSET,
-                      verify: bool = True, stereo_refine: bool = True) -> ExportResult:
+                      verify: bool = True, stereo_refine: bool = True,
+                      max_disparity: int | None = None) -> ExportResult:
     """Load a checkpoint (name or path) and export it; size defaults to the preset's.
-    ``stereo_refine=False`` leaves AV-LFE's stereo refinement out of the stereo graph."""
+    ``stereo_refine=False`` leaves AV-LFE's stereo refinement out of the stereo graph;
+    ``max_disparity`` sets the geometry-first matcher's search range (None: the checkpoint's)."""
     from iid_rdepth_ros.model.checkpoint import load_model
 
-    model, model_config, info = load_model(model_ref, steps=steps, stereo_refine=stereo_refine)
+    model, model_config, info = load_model(model_ref, steps=steps, stereo_refine=stereo_refine,
+                                           max_disparity=max_disparity)
     height = height or model_config.input_height
     width = width or model_config.input_width
     return export_model(model, model_config, Path(out_dir), height, width,

@@ -24,7 +24,8 @@ def open_runner(config: RunnerConfig) -> Runner:
         try:
             graphs = cached_export(config.model_path, config.input_height, config.input_width,
                                    config.diffusion_steps, cache_dir=config.cache_dir,
-                                   stereo_refine=config.stereo_refine)
+                                   stereo_refine=config.stereo_refine,
+                                   max_disparity=config.max_disparity)
         except (ValueError, OSError) as exc:
             raise RunnerError(f"cannot export {config.model_path} to ONNX: {exc}") from exc
         config = replace(config, backend="onnxruntime", model_path=str(graphs["mono"]))

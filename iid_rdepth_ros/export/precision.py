@@ -387,7 +387,8 @@ def export_with_precision(
     model_ref: str, out_dir: Path, options: PrecisionOptions, *,
     height: int | None = None, width: int | None = None, steps: int | None = None,
     opset: int = 17, verify: bool = True, stereo_refine: bool = True,
-    calib_dir: Path | None = None, calib_frames: int = 32, eval_dir: Path | None = None,
+    max_disparity: int | None = None, calib_dir: Path | None = None, calib_frames: int = 32,
+    eval_dir: Path | None = None,
     eval_frames: int = 16, threads: int | None = None,
 ) -> Any:
     """Export ``model_ref`` and turn its graphs into ``options.precision``.
@@ -421,7 +422,8 @@ def export_with_precision(
         raise ValueError(f"no frames found in calibration directory {calib_dir}")
     if options.precision == "fp32":
         return export_checkpoint(model_ref, out_dir, height, width, steps, opset=opset,
-                                 verify=verify, stereo_refine=stereo_refine)
+                                 verify=verify, stereo_refine=stereo_refine,
+                                 max_disparity=max_disparity)
     eval_items = pick(open_frames(eval_dir), eval_frames) if eval_dir is not None else \
         rendered_frames(eval_frames)
     if not eval_items:
@@ -430,7 +432,8 @@ def export_with_precision(
     stage = Path(tempfile.mkdtemp(prefix=".export.", dir=out_dir))
     try:
         reference = export_checkpoint(model_ref, stage / "fp32", height, width, steps,
-                                      opset=opset, verify=verify, stereo_refine=stereo_refine)
+                                      opset=opset, verify=verify, stereo_refine=stereo_refine,
+                                      max_disparity=max_disparity)
         compat, entries = {}, {}
         for variant, src in reference.graphs.items():
             dst = stage / f"{variant}.onnx"

@@ -144,6 +144,7 @@ def build_engine(onnx_path: Path, out_dir: Path, options: BuildOptions) -> Build
         "max_depth": float(meta["max_depth"]),
         "model": meta.get("model"),
         "stereo_refine": bool(meta.get("stereo_refine", False)),
+        "max_disparity": meta.get("max_disparity"),
         "workspace_gib": options.workspace_gib,
     }
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -79,11 +79,13 @@ def upgrade_config_dict(config: Any) -> Any:
 
 def load_checkpoint(name_or_path: str | Path, map_location: Any = "cpu", *,
                     steps: int | None = None, stereo_refine: bool | None = None,
+                    max_disparity: int | None = None,
                     ) -> tuple[IIDRDepth, dict[str, Any]]:
     """Load ``default``, ``baseline`` or a checkpoint path -> (model in eval mode, card).
 
-    ``steps`` / ``stereo_refine``: run-time settings (``ModelConfig.for_runtime``; None keeps
-    the checkpoint's); the model is built from the resulting config."""
+    ``steps`` / ``stereo_refine`` / ``max_disparity``: run-time settings
+    (``ModelConfig.for_runtime``; None keeps the checkpoint's); the model is built from the
+    resulting config."""
     from safetensors.torch import load_file
 
     from .factory import build_model
@@ -91,7 +93,11 @@ def load_checkpoint(name_or_path: str | Path, map_location: Any = "cpu", *,
 
     weights, card_path = checkpoint_files(name_or_path)
     card = read_card(card_path)
-    cfg = card_config(card, card_path).for_runtime(steps, stereo_refine)
+    try:
+        cfg = card_config(card, card_path).for_runtime(steps, stereo_refine,
+                                                       max_disparity=max_disparity)
+    except ValueError as exc:
+        raise ValueError(f"{card_path}: {exc}") from None
     expected_sha = card.get("weights_sha256")
     if expected_sha is not None and sha256_file(weights) != expected_sha:
         raise ValueError(f"{weights}: SHA-256 differs from the card {card_path.name} "
@@ -129,12 +135,14 @@ def checkpoint_config(model_ref: str | Path) -> ModelConfig:
 
 
 def load_model(model_ref: str | Path, *, steps: int | None = None,
-               stereo_refine: bool | None = None,
+               stereo_refine: bool | None = None, max_disparity: int | None = None,
                ) -> tuple[IIDRDepth, ModelConfig, dict[str, Any]]:
     """(model in eval mode, its run-time ModelConfig, provenance info) for a checkpoint
-    reference; ``steps`` / ``stereo_refine`` as in :func:`load_checkpoint`."""
+    reference; ``steps`` / ``stereo_refine`` / ``max_disparity`` as in
+    :func:`load_checkpoint`."""
     weights, _ = checkpoint_files(model_ref)
-    model, card = load_checkpoint(model_ref, steps=steps, stereo_refine=stereo_refine)
+    model, card = load_checkpoint(model_ref, steps=steps, stereo_refine=stereo_refine,
+                                  max_disparity=max_disparity)
     info = {"checkpoint": str(weights), "checkpoint_sha256": card.get("weights_sha256"),
             "model_variant": card.get("variant")}
     return model, model.cfg, info

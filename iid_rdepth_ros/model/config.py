@@ -358,16 +358,25 @@ class ModelConfig(_ConfigBase):
                              "to false with it")
 
     def for_runtime(self, steps: int | None = None, stereo_refine: bool | None = None,
-                    input_size: tuple[int, int] | None = None) -> ModelConfig:
+                    input_size: tuple[int, int] | None = None,
+                    max_disparity: int | None = None) -> ModelConfig:
         """The config a runtime runs, the one place its defaults are resolved: ``None`` keeps
-        the checkpoint's T (``diffusion.steps``), stereo refinement (``avlfe.refine``) and
-        input size. ``stereo_refine=True`` cannot add a refinement the checkpoint lacks."""
+        the checkpoint's T (``diffusion.steps``), stereo refinement (``avlfe.refine``), input
+        size and stereo search range (``stereo.max_disparity``: the matcher's weights do not
+        depend on it). ``stereo_refine=True`` cannot add a refinement the checkpoint lacks;
+        ``max_disparity`` needs the geometry-first matcher (``stereo.enabled``)."""
         import copy
 
         cfg = copy.deepcopy(self)
         cfg.diffusion.steps = self.diffusion.resolve_steps(steps)
         if stereo_refine is not None:
             cfg.avlfe.refine = bool(stereo_refine) and self.avlfe.refine
+        if max_disparity is not None:
+            if not self.stereo.enabled:
+                raise ValueError("max_disparity sets the search range of the geometry-first "
+                                 "stereo matcher; this checkpoint has none (stereo.enabled is "
+                                 "false)")
+            cfg.stereo.max_disparity = max_disparity
         if input_size is not None:
             cfg.input_height, cfg.input_width = (int(v) for v in input_size)
         cfg.validate()

@@ -218,6 +218,7 @@ class DepthNode(LifecycleNode):
             input_height=int(current["input_height"]), input_width=int(current["input_width"]),
             diffusion_steps=int(current["diffusion_steps"]) or None,
             stereo_refine=bool(current["stereo_refine"]),
+            max_disparity=int(current["max_disparity"]) or None,
             min_depth=DEPTH_LIMITS[0], max_depth=DEPTH_LIMITS[1], device="auto",
             spin_wait=False,  # the cores are shared with DDS and the executor
         )

@@ -101,6 +101,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("stereo_refine", True, "run AV-LFE's full-resolution stereo refinement on stereo "
               "frames (checkpoints that have it; more accurate, ~60 % more stereo latency on "
               "CPU)"),
+    ParamSpec("max_disparity", 0, "search range 0..max_disparity (network pixels, a multiple "
+              "of 8) of the geometry-first stereo matcher; 0 = the checkpoint's. A checkpoint "
+              "runs with it; an .onnx graph or engine must have been exported with it "
+              "(iid-rdepth export --max-disparity)", int_range=(0, 1024, 8)),
     ParamSpec("aux_mode", "auto", "auxiliary (right) view: auto = use it when it arrives, off = "
               "never subscribe, required = drop frames without it", choices=AUX_MODES),
     ParamSpec("sync_tolerance", 0.01, "largest stamp difference (s) between a main and an aux "

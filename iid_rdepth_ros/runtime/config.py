@@ -55,6 +55,10 @@ class RunnerConfig:
     last two must be installed: ``onnxruntime-gpu``; else ``load`` fails saying so).
     ``min_confidence``: depth whose stereo confidence (``DepthResult.confidence``) is below
     it becomes NaN; 0 (default) keeps all. Frames without a confidence (mono) are unchanged.
+    ``max_disparity``: the geometry-first stereo matcher's search range ``0..max_disparity``
+    in network-input pixels (a multiple of 8, 8..1024); None (default) = the checkpoint's.
+    A checkpoint is built (torch) or exported (onnxruntime) with it; a given graph or engine
+    must have been exported with it (``iid-rdepth export --max-disparity``).
     """
 
     backend: Backend = "auto"
@@ -75,6 +79,7 @@ class RunnerConfig:
     device_processing: str = "auto"
     ort_provider: str = "auto"
     min_confidence: float = 0.0
+    max_disparity: int | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -107,5 +112,10 @@ class RunnerConfig:
                 and 0.0 <= self.min_confidence <= 1.0):
             raise ValueError(f"min_confidence must be a number in [0, 1], got "
                              f"{self.min_confidence!r}")
+        if self.max_disparity is not None and (
+                isinstance(self.max_disparity, bool) or not isinstance(self.max_disparity, int)
+                or not 8 <= self.max_disparity <= 1024 or self.max_disparity % 8):
+            raise ValueError(f"max_disparity must be None or a multiple of 8 in 8..1024, got "
+                             f"{self.max_disparity!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be None or >= 1, got {self.num_threads!r}")

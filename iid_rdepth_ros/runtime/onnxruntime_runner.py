@@ -170,6 +170,15 @@ class OnnxRuntimeRunner(Runner):
         if variant == "stereo" and not self.config.stereo_refine and meta.get("stereo_refine"):
             problems.append("exported with the stereo refinement, runner configured with "
                             "stereo_refine off (export with --no-stereo-refine)")
+        wanted = self.config.max_disparity
+        if variant == "stereo" and wanted is not None:
+            have_range = meta.get("max_disparity")
+            if have_range is None:
+                problems.append(f"max_disparity {wanted} configured, but the graph has no "
+                                "geometry-first stereo matcher")
+            elif int(have_range) != wanted:
+                problems.append(f"exported with max_disparity {have_range}, runner configured "
+                                f"for {wanted} (export with --max-disparity {wanted})")
         names = {i.name for i in self._sessions[variant].get_inputs()}
         expected = {"image"} if variant == "mono" else {"image", "aux", "fb"}
         if names != expected:

@@ -58,7 +58,8 @@ def check_engine(engine_path: Path, config: RunnerConfig, environment: dict[str,
     problems = sidecar_mismatches(
         sidecar, environment, onnx_sha256=onnx_sha, input_hw=(config.input_height,
                                                               config.input_width),
-        steps=config.diffusion_steps, variant=variant, stereo_refine=config.stereo_refine)
+        steps=config.diffusion_steps, variant=variant, stereo_refine=config.stereo_refine,
+        max_disparity=config.max_disparity)
     if problems:
         raise RunnerError(f"TensorRT engine {engine_path} does not match: "
                           + "; ".join(problems)

@@ -59,7 +59,8 @@ class TorchRunner(Runner):
         try:
             model, model_config, info = load_model(self.config.model_path,
                                                    steps=self.config.diffusion_steps,
-                                                   stereo_refine=self.config.stereo_refine)
+                                                   stereo_refine=self.config.stereo_refine,
+                                                   max_disparity=self.config.max_disparity)
         except (ValueError, OSError, KeyError) as exc:
             raise RunnerError(f"cannot load checkpoint {self.config.model_path}: {exc}") from exc
         try:

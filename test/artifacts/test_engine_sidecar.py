@@ -65,6 +65,16 @@ def test_a_refined_stereo_engine_is_refused_when_the_refinement_is_off() -> None
     assert sidecar_mismatches(_sidecar(stereo_refine=True), ENV, stereo_refine=False) == []
 
 
+def test_a_stereo_engine_of_another_search_range_is_refused() -> None:
+    engine = _sidecar(variant="stereo", max_disparity=192)
+    assert sidecar_mismatches(engine, ENV) == []  # None: whatever the engine has
+    assert sidecar_mismatches(engine, ENV, max_disparity=192) == []
+    problems = sidecar_mismatches(engine, ENV, max_disparity=96)
+    assert problems == ["stereo max_disparity: engine has 192, configured 96 (build the engine "
+                        "from 'iid-rdepth export --max-disparity 96')"]
+    assert sidecar_mismatches(_sidecar(max_disparity=192), ENV, max_disparity=96) == []  # mono
+
+
 def test_engine_key_changes_with_every_key_field() -> None:
     keys = {engine_key(_sidecar())}
     for field, value in [("precision", "int8"), ("steps", 2), ("gpu_name", "x"),

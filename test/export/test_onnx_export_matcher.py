@@ -12,6 +12,7 @@ import pytest
 import torch
 from eval_fixtures import make_matcher_checkpoint
 
+from iid_rdepth_ros.artifacts.errors import RunnerError
 from iid_rdepth_ros.export.onnx_export import export_checkpoint
 from iid_rdepth_ros.export.open_runner import open_runner
 from iid_rdepth_ros.runtime import RunnerConfig
@@ -65,3 +66,51 @@ def test_runners_hand_on_confidence(exported) -> None:
     assert np.nanmin(a.confidence) >= 0 and np.nanmax(a.confidence) <= 1
     np.testing.assert_allclose(b.confidence[ok], a.confidence[ok], atol=1e-4)
     np.testing.assert_allclose(b.depth[ok], a.depth[ok], rtol=1e-3)
+
+
+def test_max_disparity_at_run_time(exported, tmp_path: Path) -> None:
+    # the search range is a run-time setting: torch builds the matcher with it, ONNX Runtime
+    # exports (and caches) a graph with it, a given graph must match it
+    ckpt, out, _ = exported
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (120, 360, 3), dtype=np.uint8)
+    aux = np.roll(image, -5, axis=1)
+    intr = Intrinsics(fx=300.0, fy=300.0, cx=180.0, cy=60.0)
+    size = {"input_height": HEIGHT, "input_width": WIDTH, "diffusion_steps": STEPS,
+            "num_threads": 1}
+    depth = {}
+    for backend in ("torch", "onnxruntime"):
+        for d in (None, 16):
+            config = RunnerConfig(backend=backend, model_path=str(ckpt), max_disparity=d,
+                                  cache_dir=str(tmp_path / "cache"), **size)
+            with open_runner(config) as runner:
+                depth[backend, d] = runner.infer_full(image, aux=aux, intrinsics=intr,
+                                                      baseline_m=0.1).depth
+    ok = np.isfinite(depth["torch", None]) & np.isfinite(depth["torch", 16])
+    assert not np.allclose(depth["torch", None][ok], depth["torch", 16][ok], rtol=1e-3)
+    for d in (None, 16):
+        np.testing.assert_allclose(depth["onnxruntime", d][ok], depth["torch", d][ok],
+                                   rtol=1e-3)
+    graphs = sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_dir())
+    assert any(name.endswith("_D16") for name in graphs), graphs
+    # a given graph exported with the checkpoint's 48 refuses another range
+    config = RunnerConfig(backend="onnxruntime", model_path=str(out / "mono.onnx"),
+                          max_disparity=16, **size)
+    with pytest.raises(RunnerError, match="exported with max_disparity 48, runner configured "
+                                          "for 16 \\(export with --max-disparity 16\\)"):
+        open_runner(config).load()
+
+
+def test_max_disparity_needs_the_matcher(untrained_checkpoint: Path) -> None:
+    config = RunnerConfig(backend="torch", model_path=str(untrained_checkpoint),
+                          max_disparity=64, input_height=HEIGHT, input_width=WIDTH)
+    with pytest.raises(RunnerError, match="max_disparity sets the search range of the "
+                                          "geometry-first stereo matcher; this checkpoint has "
+                                          "none"):
+        open_runner(config).load()
+
+
+@pytest.mark.parametrize("value", [0, 12, 2048, True, 16.0])
+def test_max_disparity_values_are_checked(value: object) -> None:
+    with pytest.raises(ValueError, match="max_disparity must be None or a multiple of 8"):
+        RunnerConfig(max_disparity=value).validate()
