@@ -16,6 +16,7 @@ from pathlib import Path
 
 from iid_rdepth_ros.model.config import (
     MAX_DIFFUSION_STEPS,
+    MAX_DISPARITY,
     MAX_INPUT_HEIGHT,
     MAX_INPUT_WIDTH,
     check_input_size,
@@ -98,7 +99,7 @@ def diffusion_steps(text: str) -> int:
 
 def max_disparity(text: str) -> int:
     """A stereo search range in network pixels: a multiple of 8 in 8..1024."""
-    return _int_at_least(text, 8, "a multiple of 8 in 8..1024", 1024, 8)
+    return _int_at_least(text, 8, f"a multiple of 8 in 8..{MAX_DISPARITY}", MAX_DISPARITY, 8)
 
 
 def threads(text: str) -> int:

@@ -23,6 +23,8 @@ MAX_INPUT_WIDTH = 4096
 #: Most diffusion steps T a model runs (the node's diffusion_steps range; the loop is unrolled
 #: into exported graphs, so T multiplies their size and every forward's time).
 MAX_DIFFUSION_STEPS = 64
+#: Largest stereo search range (network pixels) a matcher is built or exported with.
+MAX_DISPARITY = 1024
 
 
 def check_input_size(height: object, width: object, what: str = "input") -> tuple[int, int]:
@@ -43,6 +45,15 @@ def check_steps(steps: object, what: str = "diffusion steps") -> int:
             or not 1 <= steps <= MAX_DIFFUSION_STEPS:
         raise ValueError(f"{what} must be an integer in 1..{MAX_DIFFUSION_STEPS}, got {steps!r}")
     return steps
+
+
+def check_max_disparity(value: object, what: str = "stereo.max_disparity") -> int:
+    """``value`` if it is a multiple of 8 in ``8..MAX_DISPARITY`` (the matcher's search
+    range); ValueError naming ``what`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 8 <= value <= MAX_DISPARITY or value % 8:
+        raise ValueError(f"{what} must be a multiple of 8 in 8..{MAX_DISPARITY}, got {value!r}")
+    return value
 
 
 _BIN_SPACES = ("log", "linear")
@@ -306,10 +317,7 @@ class StereoConfig(_ConfigBase):
     fusion_hidden: int = 16
 
     def validate(self) -> None:
-        if isinstance(self.max_disparity, bool) or self.max_disparity <= 0 \
-                or self.max_disparity % 8 or self.max_disparity > 1024:
-            raise ValueError(f"stereo.max_disparity must be a multiple of 8 in 8..1024, got "
-                             f"{self.max_disparity!r}")
+        check_max_disparity(self.max_disparity)
         if self.fusion_hidden < 1:
             raise ValueError(f"stereo.fusion_hidden must be >= 1, got {self.fusion_hidden}")
 

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .avlfe import as_fb
+from .config import check_max_disparity
 from .upsample import bilinear_mask_logits, neighbours3x3
 
 
@@ -90,9 +91,7 @@ class StereoMatcherConfig:
     offsets1: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
 
     def validate(self) -> None:
-        if self.max_disparity <= 0 or self.max_disparity % 8:
-            raise ValueError(f"max_disparity must be a positive multiple of 8, got "
-                             f"{self.max_disparity}")
+        check_max_disparity(self.max_disparity, "max_disparity")
         for name, ch, g in (("feat8", self.feat8, self.groups8),
                             ("feat4", self.feat4, self.groups4),
                             ("feat2", self.feat2, self.groups2)):
@@ -362,9 +361,7 @@ class StereoMatcher(nn.Module):
         """``left``/``right`` (B, 3, H, W) RGB in [0, 1]; ``*_feats`` the frozen encoder's
         levels 0/1 of each view; ``fb`` (B,) or scalar = f_net * B (pixels x metres)."""
         cfg = self.cfg
-        max_disp = int(max_disparity or cfg.max_disparity)
-        if max_disp <= 0 or max_disp % 8:
-            raise ValueError(f"max_disparity must be a positive multiple of 8, got {max_disp}")
+        max_disp = check_max_disparity(int(max_disparity or cfg.max_disparity), "max_disparity")
         l0, l1 = left_feats[0], left_feats[1]
         r0, r1 = right_feats[0], right_feats[1]
         # ---------------------------------------------------------------- s8: full search

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from iid_rdepth_ros.geometry.camera import Intrinsics
-from iid_rdepth_ros.model.config import check_input_size, check_steps
+from iid_rdepth_ros.model.config import check_input_size, check_max_disparity, check_steps
 
 Backend = Literal["auto", "tensorrt", "onnxruntime", "torch"]
 __all__ = ["BACKENDS", "OUTPUT_RESOLUTIONS", "Backend", "Intrinsics", "RunnerConfig"]
@@ -112,10 +112,7 @@ class RunnerConfig:
                 and 0.0 <= self.min_confidence <= 1.0):
             raise ValueError(f"min_confidence must be a number in [0, 1], got "
                              f"{self.min_confidence!r}")
-        if self.max_disparity is not None and (
-                isinstance(self.max_disparity, bool) or not isinstance(self.max_disparity, int)
-                or not 8 <= self.max_disparity <= 1024 or self.max_disparity % 8):
-            raise ValueError(f"max_disparity must be None or a multiple of 8 in 8..1024, got "
-                             f"{self.max_disparity!r}")
+        if self.max_disparity is not None:
+            check_max_disparity(self.max_disparity, "max_disparity (or None)")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be None or >= 1, got {self.num_threads!r}")

@@ -112,5 +112,6 @@ def test_max_disparity_needs_the_matcher(untrained_checkpoint: Path) -> None:
 
 @pytest.mark.parametrize("value", [0, 12, 2048, True, 16.0])
 def test_max_disparity_values_are_checked(value: object) -> None:
-    with pytest.raises(ValueError, match="max_disparity must be None or a multiple of 8"):
+    with pytest.raises(ValueError, match=r"max_disparity \(or None\) must be a multiple of 8 "
+                                         r"in 8\.\.1024"):
         RunnerConfig(max_disparity=value).validate()
