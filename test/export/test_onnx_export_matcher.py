@@ -19,6 +19,14 @@ from iid_rdepth_ros.runtime import RunnerConfig
 from iid_rdepth_ros.runtime.base import Intrinsics
 
 HEIGHT, WIDTH, STEPS = 64, 192, 1
+SIZE = {"input_height": HEIGHT, "input_width": WIDTH, "diffusion_steps": STEPS, "num_threads": 1}
+INTR = Intrinsics(fx=300.0, fy=300.0, cx=180.0, cy=60.0)  # of a 120x360 camera image
+
+
+def _pair(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random 120x360 image and its right view, 5 px to the left."""
+    image = np.random.default_rng(seed).integers(0, 255, (120, 360, 3), dtype=np.uint8)
+    return image, np.roll(image, -5, axis=1)
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +54,13 @@ def test_stereo_graph_outputs_depth_and_confidence(exported) -> None:
 
 def test_runners_hand_on_confidence(exported) -> None:
     ckpt, out, _ = exported
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 255, (120, 360, 3), dtype=np.uint8)
-    aux = np.roll(image, -5, axis=1)
-    intr = Intrinsics(fx=300.0, fy=300.0, cx=180.0, cy=60.0)
-    size = {"input_height": HEIGHT, "input_width": WIDTH, "diffusion_steps": STEPS,
-            "num_threads": 1}
+    image, aux = _pair(0)
     results = {}
     for backend, path in (("onnxruntime", out / "mono.onnx"), ("torch", ckpt)):
-        with open_runner(RunnerConfig(backend=backend, model_path=str(path), **size)) as runner:
-            results[backend] = runner.infer_full(image, aux=aux, intrinsics=intr,
+        with open_runner(RunnerConfig(backend=backend, model_path=str(path), **SIZE)) as runner:
+            results[backend] = runner.infer_full(image, aux=aux, intrinsics=INTR,
                                                  baseline_m=0.1)
-            mono = runner.infer_full(image, intrinsics=intr)
+            mono = runner.infer_full(image, intrinsics=INTR)
         assert mono.confidence is None
     a, b = results["torch"], results["onnxruntime"]
     assert a.confidence.shape == b.confidence.shape == image.shape[:2]
@@ -72,19 +75,14 @@ def test_max_disparity_at_run_time(exported, tmp_path: Path) -> None:
     # the search range is a run-time setting: torch builds the matcher with it, ONNX Runtime
     # exports (and caches) a graph with it, a given graph must match it
     ckpt, out, _ = exported
-    rng = np.random.default_rng(1)
-    image = rng.integers(0, 255, (120, 360, 3), dtype=np.uint8)
-    aux = np.roll(image, -5, axis=1)
-    intr = Intrinsics(fx=300.0, fy=300.0, cx=180.0, cy=60.0)
-    size = {"input_height": HEIGHT, "input_width": WIDTH, "diffusion_steps": STEPS,
-            "num_threads": 1}
+    image, aux = _pair(1)
     depth = {}
     for backend in ("torch", "onnxruntime"):
         for d in (None, 16):
             config = RunnerConfig(backend=backend, model_path=str(ckpt), max_disparity=d,
-                                  cache_dir=str(tmp_path / "cache"), **size)
+                                  cache_dir=str(tmp_path / "cache"), **SIZE)
             with open_runner(config) as runner:
-                depth[backend, d] = runner.infer_full(image, aux=aux, intrinsics=intr,
+                depth[backend, d] = runner.infer_full(image, aux=aux, intrinsics=INTR,
                                                       baseline_m=0.1).depth
     ok = np.isfinite(depth["torch", None]) & np.isfinite(depth["torch", 16])
     assert not np.allclose(depth["torch", None][ok], depth["torch", 16][ok], rtol=1e-3)
@@ -95,7 +93,7 @@ def test_max_disparity_at_run_time(exported, tmp_path: Path) -> None:
     assert any(name.endswith("_D16") for name in graphs), graphs
     # a given graph exported with the checkpoint's 48 refuses another range
     config = RunnerConfig(backend="onnxruntime", model_path=str(out / "mono.onnx"),
-                          max_disparity=16, **size)
+                          max_disparity=16, **SIZE)
     with pytest.raises(RunnerError, match="exported with max_disparity 48, runner configured "
                                           "for 16 \\(export with --max-disparity 16\\)"):
         open_runner(config).load()
