@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .avlfe import StereoPrior
-from .layers import conv1x1, conv_relu, resize_to
+from .layers import conv1x1, conv_relu, resize_to, softmax_expectation
 
 
 class BinHead(nn.Module):
@@ -32,5 +32,4 @@ class BinHead(nn.Module):
                 mu, sigma, weight = (resize_to(t, x.shape[-2:]) for t in (mu, sigma, weight))
             z = (torch.log(centres)[:, :, None, None] - mu) / sigma
             logits = logits - weight * torch.log1p(z * z)
-        probs = torch.softmax(logits, dim=1)
-        return (probs * centres[:, :, None, None]).sum(dim=1, keepdim=True)
+        return softmax_expectation(logits, centres[:, :, None, None], keepdim=True)

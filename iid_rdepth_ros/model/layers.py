@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -24,6 +25,15 @@ def zero_init(module: nn.Module) -> nn.Module:
     for p in module.parameters():
         nn.init.zeros_(p)
     return module
+
+
+def softmax_expectation(logits: Tensor, values: Tensor, dim: int = 1,
+                        keepdim: bool = False) -> Tensor:
+    """``(softmax(logits, dim) * values).sum(dim)`` with the softmax written out (one division
+    per output instead of per logit). ONNX Runtime's Softmax on any axis but the last
+    transposes around the kernel: 13 of 31 ms of the mono graph at 192x640 went there."""
+    e = torch.exp(logits - logits.amax(dim=dim, keepdim=True))
+    return (e * values).sum(dim, keepdim=keepdim) / e.sum(dim, keepdim=keepdim)
 
 
 def upsample2x(x: Tensor) -> Tensor:

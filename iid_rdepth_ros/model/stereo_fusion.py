@@ -19,6 +19,10 @@ from torch import Tensor, nn
 from .stereo_matcher import _conv, _ResBlock, _up2
 
 
+def _log_depth(depth: Tensor) -> Tensor:
+    return torch.log(depth.clamp_min(1e-3))
+
+
 class StereoMonoFusion(nn.Module):
     """Confidence-weighted fusion of stereo and mono depth (module docstring).
 
@@ -43,23 +47,23 @@ class StereoMonoFusion(nn.Module):
     def align_scale(self, stereo_depth: Tensor, confidence: Tensor, mono_depth: Tensor) -> Tensor:
         """(B, 1, 1, 1) log scale putting the mono depth on the stereo's scale: the
         confidence-weighted mean log ratio (0 where there is no confident stereo pixel)."""
-        ratio = torch.log(stereo_depth.clamp_min(1e-3)) - torch.log(mono_depth.clamp_min(1e-3))
+        return self._log_scale(_log_depth(stereo_depth) - _log_depth(mono_depth), confidence)
+
+    def _log_scale(self, log_ratio: Tensor, confidence: Tensor) -> Tensor:
         w = confidence * (confidence > 0.5).to(confidence.dtype)
-        num = (w * ratio).sum(dim=(2, 3), keepdim=True)
+        num = (w * log_ratio).sum(dim=(2, 3), keepdim=True)
         den = w.sum(dim=(2, 3), keepdim=True)
-        n = stereo_depth.shape[-1] * stereo_depth.shape[-2]
-        return num / (den + self.min_evidence * n)
+        return num / (den + self.min_evidence * log_ratio.shape[-1] * log_ratio.shape[-2])
 
     def forward(self, stereo_depth: Tensor, confidence: Tensor, mono_depth: Tensor,
                 image: Tensor, disparity: Tensor) -> tuple[Tensor, Tensor]:
-        scale = self.align_scale(stereo_depth, confidence, mono_depth)
-        log_s = torch.log(stereo_depth.clamp_min(1e-3))
-        log_m = torch.log(mono_depth.clamp_min(1e-3)) + scale
+        log_s, log_m = _log_depth(stereo_depth), _log_depth(mono_depth)
+        log_m = log_m + self._log_scale(log_s - log_m, confidence)
         diff = (log_s - log_m).clamp(-3, 3)
-        small = [F.avg_pool2d(t, 2) for t in (image - 0.5, confidence, diff, diff.abs(),
-                                               torch.log1p(disparity.clamp_min(0)) * 0.25)]
-        logit = self.net(torch.cat(small + [F.avg_pool2d(log_m - log_m.mean(dim=(2, 3),
-                                                                          keepdim=True), 2)], 1))
+        inputs = torch.cat([image - 0.5, confidence, diff, diff.abs(),
+                            torch.log1p(disparity.clamp_min(0)) * 0.25,
+                            log_m - log_m.mean(dim=(2, 3), keepdim=True)], 1)
+        logit = self.net(F.avg_pool2d(inputs, 2))
         logit = _up2(logit) + self.conf_gain * (confidence - 0.5) + self.conf_bias
         weight = torch.sigmoid(logit)
         fused = torch.exp(weight * log_s + (1 - weight) * log_m)

@@ -57,7 +57,7 @@ from torch import Tensor, nn
 
 from .avlfe import as_fb
 from .config import check_max_disparity
-from .upsample import bilinear_mask_logits, neighbours3x3
+from .upsample import bilinear_mask_logits, convex_upsample
 
 
 @dataclass
@@ -222,14 +222,7 @@ class ConvexUp(nn.Module):
             self.mask.bias.copy_(bilinear_mask_logits(factor))
 
     def forward(self, value: Tensor, feats: Tensor) -> Tensor:
-        b, _, h, w = value.shape
-        f2 = self.factor * self.factor
-        logits = self.mask(feats).reshape(b, 9, f2, h, w)
-        # softmax over the 9 neighbours written out: ONNX Runtime's Softmax on a non-last
-        # axis transposes (9 ms of 45 at 192x640)
-        e = torch.exp(logits - logits.amax(dim=1, keepdim=True))
-        up = (e * neighbours3x3(value)).sum(dim=1) / e.sum(dim=1)
-        return F.pixel_shuffle(up, self.factor)
+        return convex_upsample(value, self.mask(feats), self.factor)
 
 
 def _up2(x: Tensor) -> Tensor:
@@ -318,14 +311,15 @@ class StereoMatcher(nn.Module):
     def _regress(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Windowed soft-argmin: (disparity in candidates, peak prob, window mass)."""
         d = logits.shape[1]
-        prob = torch.softmax(logits, dim=1)
         k = torch.arange(d, dtype=logits.dtype, device=logits.device).reshape(1, d, 1, 1)
+        # softmax written out (see layers.softmax_expectation): e peaks at exactly 1, so the
+        # peak probability is 1 / sum(e) and the window (which holds the peak) sums to >= 1
+        top = logits.amax(dim=1, keepdim=True)
+        e = torch.exp(logits - top)
         best = logits.argmax(dim=1, keepdim=True).to(logits.dtype)
-        window = ((k - best).abs() <= self.cfg.topk_radius).to(logits.dtype)
-        pw = prob * window
-        mass = pw.sum(1, keepdim=True)
-        disp = (pw * k).sum(1, keepdim=True) / mass.clamp_min(1e-6)
-        return disp, prob.amax(1, keepdim=True), mass
+        ew = e * ((k - best).abs() <= self.cfg.topk_radius).to(logits.dtype)
+        total, window = e.sum(1, keepdim=True), ew.sum(1, keepdim=True)
+        return (ew * k).sum(1, keepdim=True) / window, 1.0 / total, window / total
 
     @staticmethod
     def _variation(d: Tensor, stride: float) -> Tensor:

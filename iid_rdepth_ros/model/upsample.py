@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import conv1x1, conv_relu
+from .layers import conv1x1, conv_relu, softmax_expectation
 
 
 def neighbours3x3(x: Tensor) -> Tensor:
@@ -42,6 +42,15 @@ def bilinear_mask_logits(factor: int, eps: float = 1e-3) -> Tensor:
     return logits.reshape(-1)
 
 
+def convex_upsample(value: Tensor, logits: Tensor, factor: int) -> Tensor:
+    """``value`` (B, 1, h, w) and mask ``logits`` (B, 9 * factor**2, h, w) -> (B, 1, h*factor,
+    w*factor): each output pixel a convex combination (softmax over the 9) of its 3x3
+    low-resolution neighbours."""
+    b, _, h, w = value.shape
+    logits = logits.reshape(b, 9, factor * factor, h, w)
+    return F.pixel_shuffle(softmax_expectation(logits, neighbours3x3(value)), factor)
+
+
 class ConvexUpsampler(nn.Module):
     """Each output pixel is a convex combination of the 3x3 low-resolution neighbours.
 
@@ -61,8 +70,4 @@ class ConvexUpsampler(nn.Module):
 
     def forward(self, value: Tensor, feats: Tensor) -> Tensor:
         """``value`` (B, 1, h, w), ``feats`` (B, C, h, w) -> (B, 1, h*factor, w*factor)."""
-        b, _, h, w = value.shape
-        f2 = self.factor * self.factor
-        mask = torch.softmax(self.mask(feats).reshape(b, 9, f2, h, w), dim=1)
-        up = (mask * neighbours3x3(value)).sum(dim=1)  # (B, f*f, h, w)
-        return F.pixel_shuffle(up, self.factor)
+        return convex_upsample(value, self.mask(feats), self.factor)
