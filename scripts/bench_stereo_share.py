@@ -1,7 +1,8 @@
 """Stereo vs mono latency on CPU and the stereo matcher's own share (issue 22's bench).
 
 Times, interleaved round by round so that load on the machine hits all alike, with ONNX
-Runtime (CPU EP, ``--threads`` intra-op threads) and torch (eager, same threads):
+Runtime (CPU EP, ``--threads`` intra-op threads, sessions as the onnxruntime runner makes
+them) and torch (eager, same threads):
 
   mono     the checkpoint's mono graph (image -> depth)
   stereo   its stereo graph (image, aux, fb -> depth, confidence)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -24,7 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+# torch's OpenMP threads sleep when idle too, not spin into the next backend's round
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
 
 
 class MatcherOnly(torch.nn.Module):
@@ -52,6 +56,7 @@ def main() -> None:
 
     from iid_rdepth_ros.export.onnx_export import export_checkpoint
     from iid_rdepth_ros.model.checkpoint import load_model
+    from iid_rdepth_ros.runtime.onnxruntime_runner import create_session, session_options
 
     h, w = (int(v) for v in a.size.lower().split("x"))
     torch.set_num_threads(a.threads)
@@ -72,10 +77,11 @@ def main() -> None:
         torch.onnx.export(MatcherOnly(model.matcher).eval(), m_args, str(tmp / "matcher.onnx"),
                           dynamo=False, opset_version=17,
                           input_names=["image", "aux", "l0", "l1", "r0", "r1", "fb"])
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = a.threads, 1
-    sessions = {n: ort.InferenceSession(str(tmp / f"{n}.onnx"), opts,
-                                        providers=["CPUExecutionProvider"])
+    # sessions as the onnxruntime runner makes them for the node: its graph rewrites, and
+    # idle intra-op threads sleep (with spin-waiting, each interleaved session's idle threads
+    # spin on the cores the next one needs)
+    opts = session_options(ort, a.threads, spin_wait=False)
+    sessions = {n: create_session(ort, tmp / f"{n}.onnx", opts, ["CPUExecutionProvider"])
                 for n in ("mono", "stereo", "matcher")}
     feeds = {"mono": {"image": image.numpy()},
              "stereo": {"image": image.numpy(), "aux": aux.numpy(), "fb": fb.numpy()},
@@ -113,7 +119,8 @@ def main() -> None:
     lines = [f"# Stereo vs mono latency, {a.model}, {h}x{w}, T={a.steps}, {a.threads} threads",
              "", f"Command: `{command}`", "",
              f"Medians of {a.repeats} interleaved rounds after {a.warmup} warm-up rounds; "
-             f"max_disparity {cfg.stereo.max_disparity}. The rest of stereo - mono is the "
+             f"max_disparity {cfg.stereo.max_disparity}; ONNX Runtime sessions as the runner "
+             "makes them (its graph rewrites, spin-waiting off). The rest of stereo - mono is the "
              "auxiliary view's encoder (levels 0/1) and the fusion.", "",
              "| backend | mono ms | stereo ms | matcher ms | stereo / mono | matcher share "
              "of stereo | rest of the extra ms |", "|---|---:|---:|---:|---:|---:|---:|"]
