@@ -1,5 +1,5 @@
 """``iid-rdepth evaluate``: standard depth metrics of a model, saved predictions or OpenCV SGBM
-on synth-street, KITTI, NYU Depth v2 or a folder data set."""
+on synth-street, KITTI, NYU Depth v2, Middlebury stereo scenes or a folder data set."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from iid_rdepth_ros.cli.arg_types import (
     positive_int,
     threads,
 )
+from iid_rdepth_ros.datasets import DATASETS
 
 
 def _on_off(value: str) -> bool:
@@ -25,7 +26,7 @@ def _on_off(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
 
 
-DATASET_NAMES = ("synth", "kitti", "nyu", "folder")
+DATASET_NAMES = tuple(DATASETS)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,11 +41,16 @@ def add_parser(subparsers: Any) -> None:
                     "dense ground truth (sky excluded), 1e-3..80 m. KITTI: Garg crop, "
                     "1e-3..80 m, KB crop (352x1216) on by default, split eigen_benchmark (652 "
                     "frames, annotated depth) by default or eigen (697, velodyne). NYU Depth v2: "
-                    "Eigen crop, 1e-3..10 m, mono. Prints a table and optionally writes JSON "
+                    "Eigen crop, 1e-3..10 m, mono. Middlebury: real stereo scenes (im0/im1, "
+                    "calib.txt, disp0[GT].pfm), depth f*B/(d+doffs), 1e-3..80 m; evaluate them "
+                    "through the runtime (--backend), which keeps the camera's aspect. Prints "
+                    "a table and optionally writes JSON "
                     "(metrics at the top level) and Markdown.",
         epilog="Examples: iid-rdepth evaluate --model run/stage2 --dataset kitti --data-root "
                "KITTI --split eigen_benchmark --json kitti.json; iid-rdepth evaluate --model "
-               "run/stage2 --dataset nyu --data-root nyu_depth_v2_labeled.mat --aux off")
+               "run/stage2 --dataset nyu --data-root nyu_depth_v2_labeled.mat --aux off; "
+               "iid-rdepth evaluate --model default --dataset middlebury --data SCENES "
+               "--backend onnxruntime --sgbm")
     p.add_argument("--model", metavar="NAME_OR_PATH",
                    help="'default', 'baseline' or a checkpoint path (.safetensors / stem); "
                         "with --sgbm: also score the network on SGBM's pixels")
@@ -52,11 +58,12 @@ def add_parser(subparsers: Any) -> None:
                    help="data set kind (default synth)")
     p.add_argument("--data", "--data-root", dest="data", metavar="DIR",
                    help="synth-street directory, or the data root of kitti / nyu (folder or "
-                        "the labeled .mat) / folder")
+                        "the labeled .mat) / folder / middlebury (one scene folder or a folder "
+                        "of them)")
     p.add_argument("--split", metavar="NAME|FILE",
                    help="kitti: eigen_benchmark (default), eigen or a list file; nyu: test "
                         "(default), train, all or a file; folder: all (default), train, val "
-                        "or a list file")
+                        "or a list file; middlebury: all (default) or a file of scene names")
     p.add_argument("--gt", choices=("auto", "annotated", "velodyne"), default=None,
                    help="kitti ground truth (default auto: the split's convention -- eigen: "
                         "velodyne, eigen_benchmark: annotated)")
@@ -72,8 +79,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--save-predictions", type=output_dir, metavar="DIR",
                    help="write the model's metric predictions as NAME.npy")
     p.add_argument("--sgbm", action="store_true",
-                   help="synth-street: evaluate OpenCV StereoSGBM over its own valid pixels "
-                        "(+ coverage)")
+                   help="evaluate OpenCV StereoSGBM over its own valid pixels (+ coverage) "
+                        "on a stereo data set; with --model the network is scored beside it")
     p.add_argument("--aux", type=_on_off, default=None, metavar="on|off",
                    help="feed the right image to the network (AV-LFE); default on where the "
                         "data set has one (never for nyu)")
@@ -141,10 +148,8 @@ def _check(args: argparse.Namespace) -> None:
     if not args.sgbm and not args.model and args.predictions is None:
         raise ValueError("--model is required (or use --sgbm for the OpenCV SGBM baseline, or "
                          "--predictions DIR for saved depth maps)")
-    if args.backend is not None and args.sgbm:
-        raise ValueError("--backend applies to the network, not to --sgbm")
-    if args.sgbm and args.dataset != "synth":
-        raise ValueError("--sgbm is implemented for synth-street directories only")
+    if args.backend is not None and args.sgbm and not args.model:
+        raise ValueError("--backend with --sgbm runs the network beside SGBM: give --model too")
     if args.backend == "tensorrt" and not args.engine:
         raise ValueError("--backend tensorrt needs --engine FILE")
     if args.max_depth is not None and not args.max_depth > 1e-3:
@@ -168,7 +173,9 @@ def run(args: argparse.Namespace) -> int:
                                frames=args.frames, near_m=args.near,
                                max_depth=args.max_depth or 80.0,
                                min_depth=args.min_depth or 1e-3, garg_crop=args.garg_crop,
-                               device=args.device)
+                               device=args.device, dataset=args.dataset, split=args.split,
+                               options=options, backend=args.backend,
+                               engine_path=args.engine)
     else:
         from iid_rdepth_ros.bench.evaluate import evaluate
 
@@ -182,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"predictions: {args.save_predictions}")
     rows = _rows(result, args)
     names = {"synth": "synth-street", "kitti": "KITTI", "nyu": "NYU Depth v2",
-             "folder": "folder"}
+             "folder": "folder", "middlebury": "Middlebury"}
     split = result.get("data", {}).get("split")
     title = (f"{names[args.dataset]} {args.data}{f' ({split})' if split else ''}, "
              f"{result['frames']} frames")

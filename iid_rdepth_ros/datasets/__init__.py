@@ -54,6 +54,10 @@ DATASETS: dict[str, DatasetSpec] = {
         "folder", "your own images + depth + intrinsics.yaml (training_on_your_data.md)",
         f"{_PKG}.folder:open_folder", None, 1e-3, 80.0, "none", ("eval_crop", "aux"), "all",
         {"data.train": "all", "data.val": None}),
+    "middlebury": DatasetSpec(
+        "middlebury", "Middlebury stereo scenes (im0/im1, calib.txt, disp0[GT].pfm): real pairs",
+        f"{_PKG}.middlebury:open_middlebury", True, 1e-3, 80.0, "none", ("eval_crop", "aux"),
+        "all", {"data.train": "all", "data.val": None}),
 }
 
 
