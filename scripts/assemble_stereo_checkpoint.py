@@ -73,8 +73,10 @@ def main() -> None:
         },
         # the source's training record; its validation metrics were measured on the AV-LFE
         # model (their ``stereo`` entries are AV-LFE's, not this model's)
-        "mono_training": {"training": card.get("training"),
-                          "validation_metrics_of_the_source": card.get("metrics")},
+        # (a geometry-first source passes its own record on)
+        "mono_training": card.get("mono_training") or {
+            "training": card.get("training"),
+            "validation_metrics_of_the_source": card.get("metrics")},
     }
     with torch.no_grad():  # the mono path must be the source's, bit for bit
         image = torch.rand(1, 3, cfg.input_height, cfg.input_width,

@@ -35,11 +35,13 @@ MAX_LOSS_DEPTH = 1000.0  # training: every finite depth (planar scenes have any 
 def build_cache(a: argparse.Namespace) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
+    device = torch.device(a.device)
     mono, _ = load_checkpoint(a.mono)
-    mono.eval()
+    mono.to(device).eval()
     canonical = float(mono.cfg.canonical_focal)
     matcher = StereoMatcher(StereoMatcherConfig(max_disparity=a.max_disp)).eval()
     matcher.load_state_dict(load_file(a.matcher))
+    matcher.to(device)
     street = sp.SynthStreetPairs(a.street_seed, 100000, sequence_length=5, cache=False)
     geometry = sp.SynthStreetPairs(a.geometry_seed, 100000, sequence_length=5, cache=False,
                                    mode="geometry")
@@ -60,17 +62,18 @@ def build_cache(a: argparse.Namespace) -> dict[str, torch.Tensor]:
         f_net = s["fb"] / s["baseline"] if "baseline" in s else canonical
         if rng.uniform() < 0.8:
             s = sp.photometric(rng, s)
-        b = sp.to_batch([s])
+        b = {k: v.to(device) if isinstance(v, torch.Tensor) else v
+             for k, v in sp.to_batch([s]).items()}
         lf = mono.encode(b["left"])
         rf = mono.encode(b["right"], levels=2)
         out = matcher(b["left"], b["right"], lf[:2], rf, b["fb"], a.max_disp)
         m = mono.decode(lf, None, None, None, out_size=(192, 640)) * (f_net / canonical)
         gt = torch.from_numpy(s["depth"])[None, None]
-        rows["image"].append((b["left"] * 255).round().to(torch.uint8))
-        rows["stereo"].append(out.depth.half())
-        rows["conf"].append(out.confidence.half())
-        rows["disp"].append(out.disparity.half())
-        rows["mono"].append(m.half())
+        rows["image"].append((b["left"] * 255).round().to(torch.uint8).cpu())
+        rows["stereo"].append(out.depth.half().cpu())
+        rows["conf"].append(out.confidence.half().cpu())
+        rows["disp"].append(out.disparity.half().cpu())
+        rows["mono"].append(m.half().cpu())
         rows["gt"].append(gt.half())
         if i % 50 == 0:
             print(f"cache {i}/{a.samples} {time.time() - t0:.0f}s", flush=True)
@@ -98,6 +101,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="torch device of the cache's forward passes "
+                   "and of the training (cpu, cuda)")
     a = p.parse_args()
     from safetensors.torch import load_file, save_file
 
@@ -113,7 +118,9 @@ def main() -> None:
         save_file(cache, str(cache_path))
     n = cache["gt"].shape[0]
     n_val = max(8, n // 10)
-    fusion = StereoMonoFusion().train()
+    device = torch.device(a.device)
+    cache = {k: v.to(device) for k, v in cache.items()}
+    fusion = StereoMonoFusion().to(device).train()
     opt = torch.optim.AdamW(fusion.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=a.steps, pct_start=0.05)
     rng = np.random.default_rng(a.seed)
@@ -158,7 +165,8 @@ def main() -> None:
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
-    save_file(fusion.state_dict(), str(out / "fusion.safetensors"))
+    save_file({k: v.detach().cpu().contiguous() for k, v in fusion.state_dict().items()},
+              str(out / "fusion.safetensors"))
 
 
 if __name__ == "__main__":

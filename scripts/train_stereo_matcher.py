@@ -1,4 +1,4 @@
-"""Train the learned stereo matcher (``model.stereo_matcher.StereoMatcher``) on CPU.
+"""Train the learned stereo matcher (``model.stereo_matcher.StereoMatcher``) on CPU or a GPU.
 
 Frozen EfficientNet-Lite0 levels 0/1 of both views; only the matcher learns. Data: a mix of
 synth-street frames (random resize = other focal lengths, random crop) and layered
@@ -20,11 +20,19 @@ Example::
 
     .venv/bin/python scripts/train_stereo_matcher.py --out /work/scratch/stereo/runs/r1 \
         --steps 3000 --batch 6 --crop 128x320
+
+On a GPU (``--device cuda``; float32 with cuDNN's TF32 convolutions: sub-pixel regression is
+what this network is for, so ``--amp bf16`` is an option, not the default), data from
+``--workers`` processes, e.g. from the shipped matcher::
+
+    python scripts/train_stereo_matcher.py --device cuda --workers 12 --init default \
+        --crop 192x640 --batch 8 --steps 20000 --max-minutes 6 --out run
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import time
@@ -71,7 +79,7 @@ def matcher_loss(out, gt: torch.Tensor, valid: torch.Tensor, max_disp: int,
         g8 = F.interpolate(gt / 8.0, size=logits8.shape[-2:], mode="nearest")
         m8 = F.interpolate(mask, size=logits8.shape[-2:], mode="nearest")
         dcount = logits8.shape[1]
-        k = torch.arange(dcount, dtype=gt.dtype).reshape(1, dcount, 1, 1)
+        k = torch.arange(dcount, dtype=gt.dtype, device=gt.device).reshape(1, dcount, 1, 1)
         two_hot = (1 - (k - g8).abs()).clamp_min(0)  # linear interpolation weights
         logp = torch.log_softmax(logits8, dim=1)
         ce = -(two_hot * logp).sum(1, keepdim=True)
@@ -112,6 +120,35 @@ def make_sources(a: argparse.Namespace) -> sp.MixedPairs:
                          photometric_prob=0.8)
 
 
+def to_device(batch: dict, device: torch.device) -> dict:
+    """The batch's tensors on ``device`` (other entries as they are)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()}
+
+
+def initial_state(init: str) -> dict[str, torch.Tensor]:
+    """A matcher state: a ``.safetensors`` of it, or the ``matcher.*`` entries of a model
+    checkpoint (``default``, a path)."""
+    from safetensors.torch import load_file
+
+    if init.endswith(".safetensors") and Path(init).is_file():
+        state = load_file(init)
+        if not any(k.startswith("matcher.") for k in state):
+            return state
+    else:
+        from iid_rdepth_ros.model.checkpoint import load_checkpoint
+
+        model, _ = load_checkpoint(init)
+        if model.matcher is None:
+            raise SystemExit(f"{init} has no stereo matcher")
+        return model.matcher.state_dict()
+    return {k[len("matcher."):]: v for k, v in state.items() if k.startswith("matcher.")}
+
+
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
 def parse_size(text: str) -> tuple[int, int]:
     h, w = text.lower().split("x")
     return int(h), int(w)
@@ -135,6 +172,7 @@ def validation_set(a: argparse.Namespace) -> list[dict]:
 
 @torch.no_grad()
 def evaluate(matcher, encoder, batches, max_disp) -> dict:
+    """Validation in float32 (as the model is deployed), whatever the training precision."""
     matcher.eval()
     stats: dict[str, list] = {}
     for b in batches:
@@ -188,24 +226,34 @@ def main() -> None:
                    help="smooth-L1 transition (px); small = L1, pushes sub-pixel precision")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--init", default=None, help="start from this matcher state (.safetensors)")
+    p.add_argument("--init", default=None,
+                   help="start from this matcher state (.safetensors), or the matcher of a "
+                        "model checkpoint ('default', a checkpoint path)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N")
+    p.add_argument("--amp", choices=("off", "bf16"), default="off",
+                   help="bf16 autocast of the forward pass (CUDA)")
     p.add_argument("--max-minutes", type=float, default=45.0)
     a = p.parse_args()
     t0 = time.time()
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    device = torch.device(a.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    amp = (torch.autocast(device.type, dtype=torch.bfloat16) if a.amp == "bf16"
+           else contextlib.nullcontext())
     out_dir = Path(a.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = get_preset("lite0-192x640")
-    encoder = build_encoder(cfg.encoder, cfg.input_size, pretrained=True)
+    encoder = build_encoder(cfg.encoder, cfg.input_size, pretrained=True).to(device).eval()
     mcfg = StereoMatcherConfig(max_disparity=a.max_disp)
     matcher = StereoMatcher(mcfg)
     if a.init:
-        matcher.load_state_dict(load_file(a.init))
-    matcher.train()
+        matcher.load_state_dict(initial_state(a.init))
+    matcher.to(device).train()
     opt = torch.optim.AdamW(matcher.parameters(), lr=a.lr, weight_decay=1e-4)
 
     def lr_at(step: int) -> float:
@@ -220,8 +268,9 @@ def main() -> None:
     stream = torch.utils.data.DataLoader(PairStream(a), batch_size=None,
                                          num_workers=a.workers, prefetch_factor=2
                                          if a.workers else None, persistent_workers=False,
-                                         multiprocessing_context="spawn" if a.workers else None)
-    val = validation_set(a)
+                                         multiprocessing_context="spawn" if a.workers else None,
+                                         pin_memory=device.type == "cuda")
+    val = [to_device(b, device) for b in validation_set(a)]
     (out_dir / "args.json").write_text(json.dumps(vars(a), default=str, indent=1))
     log = (out_dir / "log.jsonl").open("a")
     running: dict[str, float] = {}
@@ -231,10 +280,12 @@ def main() -> None:
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        with torch.no_grad():
-            lf = encoder(batch["left"], levels=2)
-            rf = encoder(batch["right"], levels=2)
-        out = matcher(batch["left"], batch["right"], lf, rf, batch["fb"], a.max_disp)
+        batch = to_device(batch, device)
+        with amp:
+            with torch.no_grad():
+                lf = encoder(batch["left"], levels=2)
+                rf = encoder(batch["right"], levels=2)
+            out = matcher(batch["left"], batch["right"], lf, rf, batch["fb"], a.max_disp)
         loss, terms = matcher_loss(out, batch["disparity"], batch["valid"], a.max_disp,
                                    a.log_weight, a.ce_weight, a.conf_weight, out.cost_logits,
                                    a.beta)
@@ -257,8 +308,8 @@ def main() -> None:
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
-            save_file(matcher.state_dict(), str(out_dir / "matcher.safetensors"))
-    save_file(matcher.state_dict(), str(out_dir / "matcher.safetensors"))
+            save_file(cpu_state(matcher), str(out_dir / "matcher.safetensors"))
+    save_file(cpu_state(matcher), str(out_dir / "matcher.safetensors"))
     res = evaluate(matcher, encoder, val, a.max_disp)
     rec = {"step": step, "min": round((time.time() - t0) / 60, 2), "val": res, "final": True}
     log.write(json.dumps(rec) + "\n")

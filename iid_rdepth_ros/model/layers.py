@@ -31,8 +31,10 @@ def softmax_expectation(logits: Tensor, values: Tensor, dim: int = 1,
                         keepdim: bool = False) -> Tensor:
     """``(softmax(logits, dim) * values).sum(dim)`` with the softmax written out (one division
     per output instead of per logit). ONNX Runtime's Softmax on any axis but the last
-    transposes around the kernel: 13 of 31 ms of the mono graph at 192x640 went there."""
-    e = torch.exp(logits - logits.amax(dim=dim, keepdim=True))
+    transposes around the kernel: 13 of 31 ms of the mono graph at 192x640 went there.
+    Computed in float32 under autocast too (as ``torch.softmax`` is)."""
+    x = logits.float()
+    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
     return (e * values).sum(dim, keepdim=keepdim) / e.sum(dim, keepdim=keepdim)
 
 

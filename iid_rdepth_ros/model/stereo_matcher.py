@@ -310,6 +310,7 @@ class StereoMatcher(nn.Module):
 
     def _regress(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Windowed soft-argmin: (disparity in candidates, peak prob, window mass)."""
+        logits = logits.float()  # disparities need float32 under autocast
         d = logits.shape[1]
         k = torch.arange(d, dtype=logits.dtype, device=logits.device).reshape(1, d, 1, 1)
         # softmax written out (see layers.softmax_expectation): e peaks at exactly 1, so the

@@ -10,15 +10,16 @@ set -uo pipefail
 out=${1:-benchmarks}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
-python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
+py=${PYTHON:-python3}  # the device machines have python3 and the package on PYTHONPATH only
+"$py" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
 print(torch.__version__, torch.cuda.get_device_name(0))" || exit 1
 # capture tests first (fast), the torch.compile ones last (tens of seconds per compile)
-timeout 120 python -m pytest -q -o addopts= -k "not compile" test/runtime/test_cuda_graphs.py \
+timeout 120 "$py" -m pytest -q -o addopts= -k "not compile" test/runtime/test_cuda_graphs.py \
   test/model/test_iid_rdepth_capture.py test/runtime/test_torch_runner_device.py \
   2>&1 | tee "$out/gpu-pytest-capture.log"
-timeout 240 python -m pytest -q -x -o addopts= -k compile test/runtime/test_cuda_graphs.py \
+timeout 240 "$py" -m pytest -q -x -o addopts= -k compile test/runtime/test_cuda_graphs.py \
   2>&1 | tee "$out/gpu-pytest-compile.log"
-timeout 300 iid-rdepth bench --model default --backends torch --variants mono,stereo --steps 4 \
+timeout 300 "$py" -m iid_rdepth_ros.cli.main bench --model default --backends torch --variants mono,stereo --steps 4 \
   --sizes 192x640 --repeats 100 --warmup 20 --threads "$(nproc)" \
   --gpu-modes off:fp32,capture:fp32,capture:fp16 --out "$out" --name bench-gpu-default-T4 \
   2>&1 | tee "$out/gpu-bench.log"
