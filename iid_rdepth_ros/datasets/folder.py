@@ -32,7 +32,7 @@ from typing import Any
 
 from iid_rdepth_ros.datasets.io import read_depth_npy, read_depth_png, read_rgb
 from iid_rdepth_ros.datasets.protocol import crop_mask
-from iid_rdepth_ros.datasets.splits import file_digest
+from iid_rdepth_ros.datasets.splits import file_digest, listed_names
 
 INTRINSICS = "intrinsics.yaml"
 DEPTH_UNITS = {"mm": 1000.0, "1/256": 256.0}
@@ -124,16 +124,8 @@ class FolderDataset:
         if not path.is_file():
             raise FileNotFoundError(f"split {split!r}: {path} not found (use --split all or a "
                                     "list of frame names)")
-        names = [t.split("#", 1)[0].strip() for t in path.read_text().splitlines()]
-        names = [Path(n).stem for n in names if n]
-        have = set(available)
-        missing = [n for n in names if n not in have]
-        if missing:
-            raise ValueError(f"{path}: {len(missing)} listed frame(s) are not in images/, "
-                             f"first: {missing[:3]}")
-        if not names:
-            raise ValueError(f"{path} lists no frames")
-        return names, path
+        return listed_names(path, available, "frame(s) are not in images/",
+                            key=lambda n: Path(n).stem), path
 
     def __len__(self) -> int:
         return len(self.names)

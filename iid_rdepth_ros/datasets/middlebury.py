@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from iid_rdepth_ros.datasets.io import read_rgb
-from iid_rdepth_ros.datasets.splits import file_digest
+from iid_rdepth_ros.datasets.splits import file_digest, listed_names
 
 CALIB = "calib.txt"
 DISPARITY_FILES = ("disp0.pfm", "disp0GT.pfm")
@@ -168,15 +168,7 @@ class MiddleburyDataset:
         if not path.is_file():
             raise FileNotFoundError(f"split {split!r}: {path} not found (use --split all or a "
                                     "file listing scene names)")
-        names = [t.split("#", 1)[0].strip() for t in path.read_text().splitlines()]
-        names = [n for n in names if n]
-        missing = [n for n in names if n not in scenes]
-        if missing:
-            raise ValueError(f"{path}: {len(missing)} listed scene(s) are not in {self.root}, "
-                             f"first: {missing[:3]}")
-        if not names:
-            raise ValueError(f"{path} lists no scenes")
-        return names, path
+        return listed_names(path, scenes, f"scene(s) are not in {self.root}"), path
 
     def __len__(self) -> int:
         return len(self.names)

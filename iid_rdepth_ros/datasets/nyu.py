@@ -30,7 +30,7 @@ import numpy as np
 
 from iid_rdepth_ros.datasets.io import read_depth_png, read_rgb
 from iid_rdepth_ros.datasets.protocol import crop_mask
-from iid_rdepth_ros.datasets.splits import NamedSplit, file_digest, find_split
+from iid_rdepth_ros.datasets.splits import NamedSplit, file_digest, find_split, read_list
 
 #: NYU Depth v2 toolbox (camera_params.m): colour camera fx, fy, cx, cy at 640x480
 NYU_FX, NYU_FY, NYU_CX, NYU_CY = 518.8579, 519.4696, 325.5824, 253.7362
@@ -111,9 +111,8 @@ class NyuLabeled:
                                  "(expected the official splits.mat with --split train|test)")
             idx = np.asarray(data[keys[0]]).ravel().astype(int)
         else:
-            text = [t.split("#", 1)[0].strip() for t in path.read_text().splitlines()]
             try:
-                idx = np.array([int(t) for t in text if t], dtype=int)
+                idx = np.array([int(t) for t in read_list(path)], dtype=int)
             except ValueError:
                 raise ValueError(f"{path}: a NYU split file lists 1-based frame numbers, one "
                                  "per line") from None

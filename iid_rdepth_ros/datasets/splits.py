@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,28 @@ def find_split(dataset: str, name: str, known: dict[str, NamedSplit],
         return path, None
     raise FileNotFoundError(f"{dataset} split {name!r} is neither a known split "
                             f"({', '.join(known)}) nor an existing file")
+
+
+def read_list(path: str | Path) -> list[str]:
+    """The entries of a split list file: one per line, ``#`` starts a comment, blank lines
+    skipped."""
+    lines = Path(path).read_text().splitlines()
+    return [t for t in (line.split("#", 1)[0].strip() for line in lines) if t]
+
+
+def listed_names(path: Path, available: Iterable[str], what: str,
+                 key: Callable[[str], str] = str) -> list[str]:
+    """The names a list file gives (each through ``key``), checked against ``available``;
+    ValueError naming the file when one is not there (``what``: e.g. "frame(s) are not in
+    images/") or the list is empty."""
+    names = [key(n) for n in read_list(path)]
+    have = set(available)
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} listed {what}, first: {missing[:3]}")
+    if not names:
+        raise ValueError(f"{path} lists nothing")
+    return names
 
 
 def file_digest(path: str | Path) -> str:
