@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from iid_rdepth_ros.model.factory import build_model
+from iid_rdepth_ros.model.stereo_matcher import StereoMatcher
 
 
 def main() -> None:
@@ -44,11 +45,13 @@ def main() -> None:
     cfg.avlfe.enabled = False
     cfg.stereo.enabled = True
     cfg.stereo.max_disparity = a.max_disparity
+    matcher_state = load_file(a.matcher)
+    cfg.stereo.image_features8 = StereoMatcher.from_state_dict(matcher_state).cfg.image8
     cfg.validate()
     model = build_model(cfg, variant="full", pretrained_encoder=True)
     state = {k: v for k, v in source.decoder_state_dict().items()
              if not k.startswith("avlfe.")}
-    state.update({f"matcher.{k}": v for k, v in load_file(a.matcher).items()})
+    state.update({f"matcher.{k}": v for k, v in matcher_state.items()})
     state.update({f"fusion.{k}": v for k, v in load_file(a.fusion).items()})
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("encoder.")]

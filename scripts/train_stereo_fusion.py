@@ -24,7 +24,7 @@ import torch
 
 from iid_rdepth_ros.model.checkpoint import load_checkpoint
 from iid_rdepth_ros.model.stereo_fusion import StereoMonoFusion
-from iid_rdepth_ros.model.stereo_matcher import StereoMatcher, StereoMatcherConfig
+from iid_rdepth_ros.model.stereo_matcher import StereoMatcher
 from iid_rdepth_ros.synth import stereo_pairs as sp
 
 MAX_DEPTH = 80.0  # validation (the evaluation protocol's cap)
@@ -39,8 +39,8 @@ def build_cache(a: argparse.Namespace) -> dict[str, torch.Tensor]:
     mono, _ = load_checkpoint(a.mono)
     mono.to(device).eval()
     canonical = float(mono.cfg.canonical_focal)
-    matcher = StereoMatcher(StereoMatcherConfig(max_disparity=a.max_disp)).eval()
-    matcher.load_state_dict(load_file(a.matcher))
+    matcher = StereoMatcher.from_state_dict(load_file(a.matcher),
+                                            max_disparity=a.max_disp).eval()
     matcher.to(device)
     street = sp.SynthStreetPairs(a.street_seed, 100000, sequence_length=5, cache=False)
     geometry = sp.SynthStreetPairs(a.geometry_seed, 100000, sequence_length=5, cache=False,

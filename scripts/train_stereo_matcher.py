@@ -149,6 +149,21 @@ def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
 
 
+def load_initial(matcher: StereoMatcher, state: dict[str, torch.Tensor]) -> None:
+    """Load ``state``; a matcher with the image branch takes a state without it (the branch's
+    own weights stay as built, its inputs to the s8 features start at zero)."""
+    key = "feat8.0.0.weight"
+    if matcher.cfg.image8 and "img8.0.0.weight" not in state:
+        weight = matcher.feat8[0][0].weight.detach().clone()
+        weight[:, :state[key].shape[1]] = state[key]
+        state = {**state, key: weight}
+        missing, unexpected = matcher.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("img8.") for k in missing):
+            raise SystemExit(f"--init does not fit: missing {missing}, unexpected {unexpected}")
+        return
+    matcher.load_state_dict(state)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     h, w = text.lower().split("x")
     return int(h), int(w)
@@ -229,6 +244,9 @@ def main() -> None:
     p.add_argument("--init", default=None,
                    help="start from this matcher state (.safetensors), or the matcher of a "
                         "model checkpoint ('default', a checkpoint path)")
+    p.add_argument("--image8", type=int, default=0,
+                   help="channels of the shallow image branch in the s8 features (0 = none); "
+                        "added to an --init matcher without it, starting as a no-op")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N")
     p.add_argument("--amp", choices=("off", "bf16"), default="off",
                    help="bf16 autocast of the forward pass (CUDA)")
@@ -249,10 +267,10 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = get_preset("lite0-192x640")
     encoder = build_encoder(cfg.encoder, cfg.input_size, pretrained=True).to(device).eval()
-    mcfg = StereoMatcherConfig(max_disparity=a.max_disp)
+    mcfg = StereoMatcherConfig(max_disparity=a.max_disp, image8=a.image8)
     matcher = StereoMatcher(mcfg)
     if a.init:
-        matcher.load_state_dict(initial_state(a.init))
+        load_initial(matcher, initial_state(a.init))
     matcher.to(device).train()
     opt = torch.optim.AdamW(matcher.parameters(), lr=a.lr, weight_decay=1e-4)
 

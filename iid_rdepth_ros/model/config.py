@@ -310,16 +310,21 @@ class StereoConfig(_ConfigBase):
         8: 192 covers 0.3 m for ``f_net * B`` up to 57.6 px*m (a 12 cm-baseline camera with
         480 px focal at the network input) and 1 m at KITTI's 640-column ``f_net * B``.
     fusion_hidden: width of the fusion's weight network.
+    image_features8: channels of the matcher's shallow image branch in its s8 matching
+        features (``StereoMatcherConfig.image8``; 0 = none).
     """
 
     enabled: bool = False
     max_disparity: int = 192
     fusion_hidden: int = 16
+    image_features8: int = 0
 
     def validate(self) -> None:
         check_max_disparity(self.max_disparity)
         if self.fusion_hidden < 1:
             raise ValueError(f"stereo.fusion_hidden must be >= 1, got {self.fusion_hidden}")
+        if self.image_features8 < 0:
+            raise ValueError(f"stereo.image_features8 must be >= 0, got {self.image_features8}")
 
 
 @dataclass

@@ -82,6 +82,7 @@ class IIDRDepth(nn.Module):
             if cfg.stereo.enabled:
                 self.matcher = StereoMatcher(StereoMatcherConfig(
                     max_disparity=cfg.stereo.max_disparity,
+                    image8=cfg.stereo.image_features8,
                     level_channels=(enc[0], enc[1]), max_depth=cfg.max_depth))
                 self.fusion = StereoMonoFusion(cfg.stereo.fusion_hidden)
         self.stage = 0

@@ -71,6 +71,11 @@ class StereoMatcherConfig:
 
     max_disparity: int = 192
     level_channels: tuple[int, int] = (24, 40)
+    #: channels of a shallow branch on the image (three stride-2 convs, 15 px receptive
+    #: field) beside the encoder levels in the s8 matching features; 0 = none. The encoder's
+    #: levels see a thin near layer together with the background around it, which moves by
+    #: another disparity in the right view (docs/stereo.md, large disparities)
+    image8: int = 0
     feat8: int = 32
     groups8: int = 8
     agg: int = 8
@@ -240,7 +245,13 @@ class StereoMatcher(nn.Module):
         self.cfg = cfg
         c0, c1 = cfg.level_channels
         # --- s8
-        self.feat8 = nn.Sequential(_conv(c1 + c0, 48), _conv(48, cfg.feat8, relu=False))
+        self.feat8 = nn.Sequential(_conv(c1 + c0 + cfg.image8, 48),
+                                   _conv(48, cfg.feat8, relu=False))
+        if cfg.image8:
+            self.img8 = nn.Sequential(_conv(3, 16, stride=2), _conv(16, 24, stride=2),
+                                      _conv(24, cfg.image8, stride=2))
+            with torch.no_grad():  # starts as the matcher without the branch
+                self.feat8[0][0].weight[:, c1 + c0:].zero_()
         a = cfg.agg
         self.agg0 = DisparityConv(cfg.groups8, a)
         self.agg1 = DisparityConv(a, a)
@@ -291,10 +302,23 @@ class StereoMatcher(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
 
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Tensor], **config: object) -> StereoMatcher:
+        """A matcher built to fit ``state`` (its image branch's width read from it) and loaded
+        with it; ``config`` sets the other ``StereoMatcherConfig`` fields."""
+        branch = state.get("img8.2.0.weight")  # the image branch's last convolution
+        image8 = 0 if branch is None else int(branch.shape[0])
+        matcher = cls(StereoMatcherConfig(image8=image8, **config))  # type: ignore[arg-type]
+        matcher.load_state_dict(state)
+        return matcher
+
     # -------------------------------------------------------------------------- pieces
 
-    def _features8(self, f0: Tensor, f1: Tensor) -> Tensor:
-        return self.feat8(torch.cat([f1, F.avg_pool2d(f0, 2)], 1) * 0.25)
+    def _features8(self, f0: Tensor, f1: Tensor, image: Tensor) -> Tensor:
+        parts = [f1, F.avg_pool2d(f0, 2)]
+        if self.cfg.image8:
+            parts.append(self.img8(image - 0.5))
+        return self.feat8(torch.cat(parts, 1) * 0.25)
 
     def _aggregate(self, volume: Tensor, guide: Tensor) -> Tensor:
         """(B, D, G, h, w) correlation volume -> (B, D, h, w) matching logits. Guided
@@ -360,7 +384,7 @@ class StereoMatcher(nn.Module):
         l0, l1 = left_feats[0], left_feats[1]
         r0, r1 = right_feats[0], right_feats[1]
         # ---------------------------------------------------------------- s8: full search
-        m8l, m8r = self._features8(l0, l1), self._features8(r0, r1)
+        m8l, m8r = self._features8(l0, l1, left), self._features8(r0, r1, right)
         volume = full_cost_volume(m8l, m8r, max_disp // 8 + 1, cfg.groups8)
         logits = self._aggregate(volume, m8l)
         d8, peak, mass = self._regress(logits)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from iid_rdepth_ros.model.encoder import build_encoder
 from iid_rdepth_ros.model.presets import get_preset
-from iid_rdepth_ros.model.stereo_matcher import StereoMatcher, StereoMatcherConfig
+from iid_rdepth_ros.model.stereo_matcher import StereoMatcher
 from iid_rdepth_ros.synth import stereo_pairs as sp
 
 BINS = ((0, 8), (8, 32), (32, 64), (64, 128), (128, 193))
@@ -118,8 +118,7 @@ def main() -> None:
     size = tuple(int(v) for v in a.size.lower().split("x"))
     cfg = get_preset("lite0-192x640")
     encoder = build_encoder(cfg.encoder, cfg.input_size, pretrained=True).eval()
-    matcher = StereoMatcher(StereoMatcherConfig(max_disparity=a.max_disp))
-    matcher.load_state_dict(load_file(a.matcher))
+    matcher = StereoMatcher.from_state_dict(load_file(a.matcher), max_disparity=a.max_disp)
     matcher.eval()
     planar = sp.PlanarPhotoPairs(sp.load_photos(sp.TRAIN_PHOTOS), max_disparity=a.max_disp)
     rng = np.random.default_rng(a.seed)

@@ -137,3 +137,23 @@ def test_local_grid_matches_integer_shift():
     torch.testing.assert_close(out[:, :, 1], right)
     torch.testing.assert_close(out[:, :, 2, :, 1:], right[..., :-1])  # x - 1
     assert F.mse_loss(out[:, :, 0, :, :-1], right[..., 1:]) < 1e-10  # x + 1
+
+
+def test_image_branch_starts_as_the_matcher_without_it_and_then_acts():
+    torch.manual_seed(0)
+    base = StereoMatcher(StereoMatcherConfig(max_disparity=32)).eval()
+    wide = StereoMatcher(StereoMatcherConfig(max_disparity=32, image8=8)).eval()
+    state = base.state_dict()
+    weight = wide.feat8[0][0].weight.detach().clone()
+    assert weight[:, 64:].abs().max() == 0  # the branch's inputs start at zero
+    weight[:, :64] = state["feat8.0.0.weight"]
+    missing = wide.load_state_dict({**state, "feat8.0.0.weight": weight},
+                                   strict=False).missing_keys
+    assert missing and all(k.startswith("img8.") for k in missing)
+    img, aux, lf, rf = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(wide(img, aux, lf, rf, 50.0).disparity,
+                                   base(img, aux, lf, rf, 50.0).disparity)
+        wide.feat8[0][0].weight[:, 64:].normal_(0, 0.5)  # trained: the image now matters
+        assert not torch.allclose(wide(img, aux, lf, rf, 50.0).disparity,
+                                  base(img, aux, lf, rf, 50.0).disparity)

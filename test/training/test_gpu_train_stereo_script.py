@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_smoke_run_writes_a_scored_candidate(tmp_path: Path) -> None:
     out = tmp_path / "gpu"
-    env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable}
+    # with the matcher's image branch: added to the shipped matcher, carried into the card
+    env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable, "IMAGE8": "8"}
     proc = subprocess.run(["bash", "scripts/diagnostics/gpu_train_stereo.sh", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -35,4 +36,5 @@ def test_smoke_run_writes_a_scored_candidate(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(candidate(image), shipped(image))
     assert card["stereo"]["matcher"]["file"].endswith("matcher/matcher.safetensors")
+    assert candidate.cfg.stereo.image_features8 == 8 and candidate.matcher.cfg.image8 == 8
     assert card["mono_training"]["training"] is not None
