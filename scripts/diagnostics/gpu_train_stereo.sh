@@ -14,7 +14,7 @@
 #     PYTHONPATH=/tmp/site:$PWD bash scripts/diagnostics/gpu_train_stereo.sh "$OUT" 4
 # IMAGE8=32 adds the matcher's shallow image branch (docs/stereo.md, large disparities).
 # SMOKE=1 runs the same chain on the CPU with tiny settings
-# (test/training/test_gpu_train_stereo_script.py); PYTHON picks the interpreter (python3).
+# (test/model/test_stereo_matcher_gpu_script.py); PYTHON picks the interpreter (python3).
 set -uo pipefail
 out=${1:?OUT_DIR}
 minutes=${2:-4}
