@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from iid_rdepth_ros.model.factory import build_model
-from iid_rdepth_ros.model.stereo_matcher import StereoMatcher
+from iid_rdepth_ros.model.stereo_matcher import image_branch_width
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     cfg.stereo.enabled = True
     cfg.stereo.max_disparity = a.max_disparity
     matcher_state = load_file(a.matcher)
-    cfg.stereo.image_features8 = StereoMatcher.from_state_dict(matcher_state).cfg.image8
+    cfg.stereo.image_features8 = image_branch_width(matcher_state)
     cfg.validate()
     model = build_model(cfg, variant="full", pretrained_encoder=True)
     state = {k: v for k, v in source.decoder_state_dict().items()

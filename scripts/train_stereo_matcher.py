@@ -44,7 +44,11 @@ import torch.nn.functional as F
 
 from iid_rdepth_ros.model.encoder import build_encoder
 from iid_rdepth_ros.model.presets import get_preset
-from iid_rdepth_ros.model.stereo_matcher import StereoMatcher, StereoMatcherConfig
+from iid_rdepth_ros.model.stereo_matcher import (
+    StereoMatcher,
+    StereoMatcherConfig,
+    image_branch_width,
+)
 from iid_rdepth_ros.synth import stereo_pairs as sp
 
 
@@ -153,7 +157,7 @@ def load_initial(matcher: StereoMatcher, state: dict[str, torch.Tensor]) -> None
     """Load ``state``; a matcher with the image branch takes a state without it (the branch's
     own weights stay as built, its inputs to the s8 features start at zero)."""
     key = "feat8.0.0.weight"
-    if matcher.cfg.image8 and "img8.0.0.weight" not in state:
+    if matcher.cfg.image8 and not image_branch_width(state):
         weight = matcher.feat8[0][0].weight.detach().clone()
         weight[:, :state[key].shape[1]] = state[key]
         state = {**state, key: weight}

@@ -104,6 +104,13 @@ class StereoMatcherConfig:
                 raise ValueError(f"{name}={ch} is not divisible into {g} groups")
 
 
+def image_branch_width(state: dict[str, Tensor]) -> int:
+    """``StereoMatcherConfig.image8`` of a matcher state: its image branch's output channels
+    (0 without the branch)."""
+    last = state.get("img8.2.0.weight")  # the branch's last convolution
+    return 0 if last is None else int(last.shape[0])
+
+
 class StereoOutput(NamedTuple):
     disparity: Tensor  # (B, 1, H, W) network-input pixels
     confidence: Tensor  # (B, 1, H, W) in (0, 1)
@@ -306,9 +313,8 @@ class StereoMatcher(nn.Module):
     def from_state_dict(cls, state: dict[str, Tensor], **config: object) -> StereoMatcher:
         """A matcher built to fit ``state`` (its image branch's width read from it) and loaded
         with it; ``config`` sets the other ``StereoMatcherConfig`` fields."""
-        branch = state.get("img8.2.0.weight")  # the image branch's last convolution
-        image8 = 0 if branch is None else int(branch.shape[0])
-        matcher = cls(StereoMatcherConfig(image8=image8, **config))  # type: ignore[arg-type]
+        matcher = cls(StereoMatcherConfig(image8=image_branch_width(state),
+                                          **config))  # type: ignore[arg-type]
         matcher.load_state_dict(state)
         return matcher
 
