@@ -38,6 +38,8 @@ def main() -> None:
     p.add_argument("--max-disparity", type=int, default=192)
     p.add_argument("--matcher-info", default="{}", help="JSON: how the matcher was trained")
     p.add_argument("--fusion-info", default="{}", help="JSON: how the fusion was trained")
+    p.add_argument("--fusion-local", type=int, default=0,
+                   help="the fusion's local window (train_stereo_fusion.py --local)")
     a = p.parse_args()
 
     source, card = load_checkpoint(a.mono)
@@ -47,6 +49,7 @@ def main() -> None:
     cfg.stereo.max_disparity = a.max_disparity
     matcher_state = load_file(a.matcher)
     cfg.stereo.image_features8 = image_branch_width(matcher_state)
+    cfg.stereo.fusion_local = a.fusion_local
     cfg.validate()
     model = build_model(cfg, variant="full", pretrained_encoder=True)
     state = {k: v for k, v in source.decoder_state_dict().items()

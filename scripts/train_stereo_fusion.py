@@ -80,9 +80,12 @@ def build_cache(a: argparse.Namespace) -> dict[str, torch.Tensor]:
     return {k: torch.cat(v) for k, v in rows.items()}
 
 
-def log_l1(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+def log_loss(pred: torch.Tensor, gt: torch.Tensor, sq_weight: float = 0.0) -> torch.Tensor:
+    """Mean |log pred - log gt| over valid pixels, plus ``sq_weight`` x its mean square
+    (weighs the large errors that dominate a metric RMSE: far pixels, outliers)."""
     m = (gt > 1e-3) & (gt < MAX_LOSS_DEPTH)
-    return (torch.log(pred.clamp_min(1e-3)) - torch.log(gt.clamp_min(1e-3))).abs()[m].mean()
+    err = (torch.log(pred.clamp_min(1e-3)) - torch.log(gt.clamp_min(1e-3)))[m]
+    return err.abs().mean() + sq_weight * (err * err).mean()
 
 
 def main() -> None:
@@ -96,6 +99,11 @@ def main() -> None:
     p.add_argument("--geometry-seed", type=int, default=23)
     p.add_argument("--street-share", type=float, default=0.5)
     p.add_argument("--geometry-share", type=float, default=0.0)
+    p.add_argument("--local", type=int, default=0,
+                   help="window of the locally scaled mono candidate (StereoMonoFusion local; "
+                        "stride-4 pixels, odd; 0 = none)")
+    p.add_argument("--sq-weight", type=float, default=0.0,
+                   help="weight of the squared log error beside the absolute one")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -120,7 +128,7 @@ def main() -> None:
     n_val = max(8, n // 10)
     device = torch.device(a.device)
     cache = {k: v.to(device) for k, v in cache.items()}
-    fusion = StereoMonoFusion().to(device).train()
+    fusion = StereoMonoFusion(local=a.local).to(device).train()
     opt = torch.optim.AdamW(fusion.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=a.steps, pct_start=0.05)
     rng = np.random.default_rng(a.seed)
@@ -153,7 +161,7 @@ def main() -> None:
         idx = rng.integers(0, n - n_val, a.batch)
         img, st, cf, mo, gt, dp = batch(idx)
         fused, _ = fusion(st, cf, mo, img, dp)
-        loss = log_l1(fused, gt)
+        loss = log_loss(fused, gt, a.sq_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()

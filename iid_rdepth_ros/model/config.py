@@ -312,12 +312,15 @@ class StereoConfig(_ConfigBase):
     fusion_hidden: width of the fusion's weight network.
     image_features8: channels of the matcher's shallow image branch in its s8 matching
         features (``StereoMatcherConfig.image8``; 0 = none).
+    fusion_local: window (stride-4 pixels, odd) of the fusion's locally scaled mono
+        candidate (``StereoMonoFusion(local=...)``); 0 = none (checkpoints before it).
     """
 
     enabled: bool = False
     max_disparity: int = 192
     fusion_hidden: int = 16
     image_features8: int = 0
+    fusion_local: int = 0
 
     def validate(self) -> None:
         check_max_disparity(self.max_disparity)
@@ -325,6 +328,8 @@ class StereoConfig(_ConfigBase):
             raise ValueError(f"stereo.fusion_hidden must be >= 1, got {self.fusion_hidden}")
         if self.image_features8 < 0:
             raise ValueError(f"stereo.image_features8 must be >= 0, got {self.image_features8}")
+        if self.fusion_local < 0 or (self.fusion_local and self.fusion_local % 2 == 0):
+            raise ValueError(f"stereo.fusion_local must be 0 or odd, got {self.fusion_local}")
 
 
 @dataclass

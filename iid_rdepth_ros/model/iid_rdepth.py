@@ -84,7 +84,8 @@ class IIDRDepth(nn.Module):
                     max_disparity=cfg.stereo.max_disparity,
                     image8=cfg.stereo.image_features8,
                     level_channels=(enc[0], enc[1]), max_depth=cfg.max_depth))
-                self.fusion = StereoMonoFusion(cfg.stereo.fusion_hidden)
+                self.fusion = StereoMonoFusion(cfg.stereo.fusion_hidden,
+                                               local=cfg.stereo.fusion_local)
         self.stage = 0
         self.set_stage(2 if variant == "full" else 1)
 
