@@ -27,6 +27,7 @@ from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from iid_rdepth_ros.model.factory import build_model
 from iid_rdepth_ros.model.stereo_matcher import image_branch_width
+from iid_rdepth_ros.model.stereo_skips import enhancer_width
 
 
 def main() -> None:
@@ -38,6 +39,8 @@ def main() -> None:
     p.add_argument("--max-disparity", type=int, default=192)
     p.add_argument("--matcher-info", default="{}", help="JSON: how the matcher was trained")
     p.add_argument("--fusion-info", default="{}", help="JSON: how the fusion was trained")
+    p.add_argument("--skips", default=None,
+                   help="AlignedSkipEnhancer state (train_stereo_skips.py; default: none)")
     p.add_argument("--fusion-local", type=int, default=0,
                    help="the fusion's local window (train_stereo_fusion.py --local)")
     a = p.parse_args()
@@ -50,12 +53,15 @@ def main() -> None:
     matcher_state = load_file(a.matcher)
     cfg.stereo.image_features8 = image_branch_width(matcher_state)
     cfg.stereo.fusion_local = a.fusion_local
+    skips_state = load_file(a.skips) if a.skips else {}
+    cfg.stereo.skip_hidden = enhancer_width(skips_state) if skips_state else 0
     cfg.validate()
     model = build_model(cfg, variant="full", pretrained_encoder=True)
     state = {k: v for k, v in source.decoder_state_dict().items()
              if not k.startswith("avlfe.")}
     state.update({f"matcher.{k}": v for k, v in matcher_state.items()})
     state.update({f"fusion.{k}": v for k, v in load_file(a.fusion).items()})
+    state.update({f"skips.{k}": v for k, v in skips_state.items()})
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("encoder.")]
     if missing or unexpected:
@@ -74,6 +80,8 @@ def main() -> None:
                         **json.loads(a.matcher_info)},
             "fusion": {"file": str(a.fusion), "sha256": sha256_file(Path(a.fusion)),
                        **json.loads(a.fusion_info)},
+            **({"skips": {"file": str(a.skips), "sha256": sha256_file(Path(a.skips))}}
+               if a.skips else {}),
             "mono_from": {"checkpoint": str(a.mono),
                           "weights_sha256": card.get("weights_sha256")},
         },

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import AVLFEConfig
-from .layers import conv1x1, conv3x3, conv_relu, zero_init
+from .layers import conv1x1, conv3x3, conv_relu, feature_spread, zero_init
 
 
 class Alignment(NamedTuple):
@@ -192,8 +192,7 @@ class AuxViewEnhancer(nn.Module):
         # fuse in the main view's per-image normalised feature space, so the evidence
         # (probabilities, confidence, inverse depth in [0, 1]) is on the same footing as the
         # features, and scale the residual back by the feature spread
-        mean = feat.mean(dim=(2, 3), keepdim=True)
-        spread = ((feat - mean) ** 2).mean(dim=(2, 3), keepdim=True).add(1e-6).sqrt()
+        mean, spread = feature_spread(feat)
         hidden = self.fuse(torch.cat([(feat - mean) / spread, (al.warped - mean) / spread,
                                       al.probs, al.confidence, al.inverse_depth], dim=1))
         delta, gate = self.out(hidden).chunk(2, dim=1)

@@ -314,6 +314,8 @@ class StereoConfig(_ConfigBase):
         features (``StereoMatcherConfig.image8``; 0 = none).
     fusion_local: window (stride-4 pixels, odd) of the fusion's locally scaled mono
         candidate (``StereoMonoFusion(local=...)``); 0 = none (checkpoints before it).
+    skip_hidden: width of AV-LFE's skip enhancement from the aligned right-view levels 0/1
+        (``model.stereo_skips``); 0 = none (checkpoints before it).
     """
 
     enabled: bool = False
@@ -321,6 +323,7 @@ class StereoConfig(_ConfigBase):
     fusion_hidden: int = 16
     image_features8: int = 0
     fusion_local: int = 0
+    skip_hidden: int = 0
 
     def validate(self) -> None:
         check_max_disparity(self.max_disparity)
@@ -330,6 +333,8 @@ class StereoConfig(_ConfigBase):
             raise ValueError(f"stereo.image_features8 must be >= 0, got {self.image_features8}")
         if self.fusion_local < 0 or (self.fusion_local and self.fusion_local % 2 == 0):
             raise ValueError(f"stereo.fusion_local must be 0 or odd, got {self.fusion_local}")
+        if self.skip_hidden < 0:
+            raise ValueError(f"stereo.skip_hidden must be >= 0, got {self.skip_hidden}")
 
 
 @dataclass

@@ -19,7 +19,8 @@ from .head import BinHead
 from .invertible import CouplingStack
 from .layers import resize_to
 from .stereo_fusion import StereoMonoFusion
-from .stereo_matcher import StereoMatcher, StereoMatcherConfig
+from .stereo_matcher import StereoMatcher, StereoMatcherConfig, StereoOutput
+from .stereo_skips import AlignedSkipEnhancer
 from .stereo_refine import StereoRefiner
 from .upsample import ConvexUpsampler
 
@@ -27,7 +28,7 @@ VARIANTS = ("full", "baseline")
 
 #: state-dict prefixes that exist only in the full (stage-2) model
 STAGE2_PREFIXES = ("diffusion.", "avlfe.", "decoder.stages.0.post.", "decoder.stages.1.post.",
-                   "matcher.", "fusion.")
+                   "matcher.", "fusion.", "skips.")
 
 
 class IIDRDepth(nn.Module):
@@ -66,6 +67,7 @@ class IIDRDepth(nn.Module):
         self.refiner: StereoRefiner | None = None
         self.matcher: StereoMatcher | None = None
         self.fusion: StereoMonoFusion | None = None
+        self.skips: AlignedSkipEnhancer | None = None
         if variant == "full":
             if cfg.diffusion.enabled:
                 self.diffusion = InvTIndDiffusion(enc[2], enc[3], cfg.diffusion)
@@ -86,6 +88,8 @@ class IIDRDepth(nn.Module):
                     level_channels=(enc[0], enc[1]), max_depth=cfg.max_depth))
                 self.fusion = StereoMonoFusion(cfg.stereo.fusion_hidden,
                                                local=cfg.stereo.fusion_local)
+                if cfg.stereo.skip_hidden:
+                    self.skips = AlignedSkipEnhancer((enc[0], enc[1]), cfg.stereo.skip_hidden)
         self.stage = 0
         self.set_stage(2 if variant == "full" else 1)
 
@@ -164,8 +168,9 @@ class IIDRDepth(nn.Module):
         size = (int(image.shape[-2]), int(image.shape[-1]))
         if self.matcher is not None and self.fusion is not None and aux_feats is not None:
             assert fb is not None
-            mono = self.decode(feats, None, None, steps, out_size=size)
             stereo = self.matcher(image, aux, feats[:2], aux_feats, fb)
+            mono = self.decode(self.enhanced_skips(feats, stereo), None, None, steps,
+                               out_size=size)
             depth, _ = self.fusion(stereo.depth, stereo.confidence, mono, image,
                                    stereo.disparity)
             return depth, stereo.confidence
@@ -173,6 +178,13 @@ class IIDRDepth(nn.Module):
         if aux_feats is not None and self.refiner is not None:
             depth = self.refiner(image, aux, fb, depth)
         return depth, None
+
+    def enhanced_skips(self, feats: list[Tensor], stereo: StereoOutput) -> list[Tensor]:
+        """``feats`` with levels 0/1 enhanced by the aligned right view (``model.stereo_skips``)
+        where the model has the enhancer; ``feats`` itself otherwise."""
+        if self.skips is None:
+            return feats
+        return [*self.skips(feats[:2], stereo.aligned_aux, stereo.confidence), *feats[2:]]
 
     def diffusion_steps(self, steps: int | None) -> int:
         """T this forward runs (``DiffusionConfig.resolve_steps`` in this model's mode)."""
@@ -200,8 +212,9 @@ class IIDRDepth(nn.Module):
         mods: list[nn.Module] = [self.head, self.decoder.stages[0], self.decoder.stages[1]]
         if self.upsampler is not None:
             mods.append(self.upsampler)
-        # the stereo matcher and its fusion learn from dense disparity, not from this depth
-        # loss (scripts/train_stereo_matcher.py, train_stereo_fusion.py): frozen here
+        # the stereo matcher, its fusion and the skip enhancer learn from stereo data by their
+        # scripts (scripts/train_stereo_matcher.py, train_stereo_fusion.py,
+        # train_stereo_skips.py), not from this depth loss: frozen here
         mods += [m for m in (self.diffusion, self.avlfe) if m is not None]
         return mods
 

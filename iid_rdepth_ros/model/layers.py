@@ -27,6 +27,13 @@ def zero_init(module: nn.Module) -> nn.Module:
     return module
 
 
+def feature_spread(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-image, per-channel mean and spread (standard deviation + 1e-6 under the root) of
+    (B, C, H, W) features: the scale of a residual that enhances them."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    return mean, ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True).add(1e-6).sqrt()
+
+
 def softmax_expectation(logits: Tensor, values: Tensor, dim: int = 1,
                         keepdim: bool = False) -> Tensor:
     """``(softmax(logits, dim) * values).sum(dim)`` with the softmax written out (one division

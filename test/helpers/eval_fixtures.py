@@ -24,9 +24,10 @@ def make_checkpoint(stem: Path, variant: str = "full") -> Path:
     return stem
 
 
-def make_matcher_checkpoint(stem: Path, max_disparity: int = 48) -> Path:
-    """Save an untrained geometry-first stereo model (``cfg.stereo``: matcher + fusion, no
-    AV-LFE) with its weights perturbed (matcher and fusion included) so its outputs vary."""
+def make_matcher_checkpoint(stem: Path, max_disparity: int = 48, skip_hidden: int = 8) -> Path:
+    """Save an untrained geometry-first stereo model (``cfg.stereo``: matcher + fusion + skip
+    enhancer, no AV-LFE) with its weights perturbed (matcher, fusion and enhancer included) so
+    its outputs vary."""
     import copy
 
     import torch
@@ -37,11 +38,13 @@ def make_matcher_checkpoint(stem: Path, max_disparity: int = 48) -> Path:
     torch.manual_seed(0)
     cfg = copy.deepcopy(get_preset(PRESET))
     cfg.avlfe.enabled, cfg.stereo.enabled, cfg.stereo.max_disparity = False, True, max_disparity
+    cfg.stereo.skip_hidden = skip_hidden
     model = build_model(cfg, variant="full")
     with torch.no_grad():  # the matcher and fusion are frozen (trained by scripts): perturb
         # them too, so disparity and confidence vary over the image
+        extra = [] if model.skips is None else list(model.skips.parameters())
         for param in [*model.trainable_parameters(), *model.matcher.parameters(),
-                      *model.fusion.parameters()]:
+                      *model.fusion.parameters(), *extra]:
             param.add_(0.02 * torch.randn_like(param))
     save_checkpoint(stem, model, {"note": "untrained test checkpoint"})
     return stem
