@@ -28,6 +28,7 @@ import torch
 from iid_rdepth_ros.model import build_model
 from iid_rdepth_ros.model.checkpoint import load_checkpoint
 from iid_rdepth_ros.synth import stereo_pairs as sp
+from iid_rdepth_ros.training.losses import log_l1_loss
 
 SIZE = (192, 640)
 MAX_DEPTH = 80.0  # validation (the evaluation protocol's cap)
@@ -83,8 +84,7 @@ def build_cache(model: torch.nn.Module, a: argparse.Namespace) -> dict[str, torc
 
 
 def log_l1(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    m = (gt > 1e-3) & (gt < MAX_LOSS_DEPTH)
-    return (torch.log(pred.clamp_min(1e-3)) - torch.log(gt.clamp_min(1e-3))).abs()[m].mean()
+    return log_l1_loss(torch.log(pred.clamp_min(1e-3)), gt, max_depth=MAX_LOSS_DEPTH)
 
 
 def forward(model: torch.nn.Module, cache: dict[str, torch.Tensor], idx) -> tuple:

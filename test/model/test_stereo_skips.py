@@ -93,3 +93,40 @@ def test_width_and_rules() -> None:
         StereoConfig(enabled=True, skip_hidden=-1).validate()
     with pytest.raises(ValueError, match=">= 1"):
         AlignedSkipEnhancer((24, 40), 0)
+
+
+def test_training_script_and_assembly(tmp_path) -> None:
+    # train_stereo_skips.py on a tiny cache from the shipped default, then the assembly:
+    # the candidate carries the trained enhancer and keeps the default's mono output
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+
+    from iid_rdepth_ros.model.checkpoint import load_checkpoint
+
+    root = Path(__file__).resolve().parents[2]
+    run = tmp_path / "skips"
+    proc = subprocess.run([sys.executable, "scripts/train_stereo_skips.py", "--out", str(run),
+                           "--samples", "9", "--steps", "2", "--batch", "2", "--hidden", "8"],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    skips = load_file(str(run / "skips.safetensors"))
+    assert enhancer_width(skips) == 8
+    assert skips["levels.0.out.weight"].abs().max() > 0  # trained off its zero start
+    shipped, _ = load_checkpoint("default")
+    matcher = tmp_path / "matcher.safetensors"
+    save_file({k[len("matcher."):]: v.contiguous() for k, v in shipped.state_dict().items()
+               if k.startswith("matcher.")}, str(matcher))
+    proc = subprocess.run([sys.executable, "scripts/assemble_stereo_checkpoint.py", "--mono",
+                           "default", "--matcher", str(matcher), "--fusion",
+                           str(run / "fusion.safetensors"), "--skips",
+                           str(run / "skips.safetensors"), "--out", str(tmp_path / "cand")],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    candidate, card = load_checkpoint(tmp_path / "cand")
+    assert candidate.cfg.stereo.skip_hidden == 8 and card["stereo"]["skips"]["sha256"]
+    image = torch.rand(1, 3, 96, 320)
+    with torch.no_grad():
+        assert torch.equal(candidate(image), shipped(image))
