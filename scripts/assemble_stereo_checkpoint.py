@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from iid_rdepth_ros.model.factory import build_model
-from iid_rdepth_ros.model.stereo_matcher import image_branch_width
+from iid_rdepth_ros.model.stereo_matcher import image_branch_width, refines_full_resolution
 from iid_rdepth_ros.model.stereo_skips import enhancer_width
 
 
@@ -52,6 +52,7 @@ def main() -> None:
     cfg.stereo.max_disparity = a.max_disparity
     matcher_state = load_file(a.matcher)
     cfg.stereo.image_features8 = image_branch_width(matcher_state)
+    cfg.stereo.refine1 = refines_full_resolution(matcher_state)
     cfg.stereo.fusion_local = a.fusion_local
     skips_state = load_file(a.skips) if a.skips else {}
     cfg.stereo.skip_hidden = enhancer_width(skips_state) if skips_state else 0

@@ -45,9 +45,11 @@ import torch.nn.functional as F
 from iid_rdepth_ros.model.encoder import build_encoder
 from iid_rdepth_ros.model.presets import get_preset
 from iid_rdepth_ros.model.stereo_matcher import (
+    REFINE1_MODULES,
     StereoMatcher,
     StereoMatcherConfig,
     image_branch_width,
+    refines_full_resolution,
 )
 from iid_rdepth_ros.synth import stereo_pairs as sp
 
@@ -154,18 +156,21 @@ def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def load_initial(matcher: StereoMatcher, state: dict[str, torch.Tensor]) -> None:
-    """Load ``state``; a matcher with the image branch takes a state without it (the branch's
-    own weights stay as built, its inputs to the s8 features start at zero)."""
+    """Load ``state``; a matcher with the image branch or the full-resolution refinement takes
+    a state without them (their own weights stay as built: the branch's inputs to the s8
+    features and the refinement's output start at zero)."""
     key = "feat8.0.0.weight"
+    new = set()
     if matcher.cfg.image8 and not image_branch_width(state):
         weight = matcher.feat8[0][0].weight.detach().clone()
         weight[:, :state[key].shape[1]] = state[key]
         state = {**state, key: weight}
-        missing, unexpected = matcher.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("img8.") for k in missing):
-            raise SystemExit(f"--init does not fit: missing {missing}, unexpected {unexpected}")
-        return
-    matcher.load_state_dict(state)
+        new.add("img8.")
+    if matcher.cfg.refine1 and not refines_full_resolution(state):
+        new.update(REFINE1_MODULES)
+    missing, unexpected = matcher.load_state_dict(state, strict=not new)
+    if unexpected or any(not k.startswith(tuple(new)) for k in missing):
+        raise SystemExit(f"--init does not fit: missing {missing}, unexpected {unexpected}")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -251,6 +256,12 @@ def main() -> None:
     p.add_argument("--image8", type=int, default=0,
                    help="channels of the shallow image branch in the s8 features (0 = none); "
                         "added to an --init matcher without it, starting as a no-op")
+    p.add_argument("--refine1", action="store_true",
+                   help="with the full-resolution refinement (StereoMatcherConfig.refine1), "
+                        "added at zero to an --init without it")
+    p.add_argument("--train-only", default=None,
+                   help="comma-separated module names that train (e.g. ctx1,in1,res1,out1); "
+                        "default: the whole matcher")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N")
     p.add_argument("--amp", choices=("off", "bf16"), default="off",
                    help="bf16 autocast of the forward pass (CUDA)")
@@ -271,12 +282,19 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = get_preset("lite0-192x640")
     encoder = build_encoder(cfg.encoder, cfg.input_size, pretrained=True).to(device).eval()
-    mcfg = StereoMatcherConfig(max_disparity=a.max_disp, image8=a.image8)
+    mcfg = StereoMatcherConfig(max_disparity=a.max_disp, image8=a.image8, refine1=a.refine1)
     matcher = StereoMatcher(mcfg)
     if a.init:
         load_initial(matcher, initial_state(a.init))
     matcher.to(device).train()
-    opt = torch.optim.AdamW(matcher.parameters(), lr=a.lr, weight_decay=1e-4)
+    if a.train_only:
+        names = tuple(f"{n.strip()}." for n in a.train_only.split(",") if n.strip())
+        for name, prm in matcher.named_parameters():
+            prm.requires_grad_(name.startswith(names))
+    trainable = [prm for prm in matcher.parameters() if prm.requires_grad]
+    if not trainable:
+        raise SystemExit(f"--train-only {a.train_only!r} names no parameter of the matcher")
+    opt = torch.optim.AdamW(trainable, lr=a.lr, weight_decay=1e-4)
 
     def lr_at(step: int) -> float:
         """Warm-up, then cosine over the run's progress: the larger of the step fraction and
@@ -313,7 +331,7 @@ def main() -> None:
                                    a.beta)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(matcher.parameters(), 1.0)
+        gn = torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         for k, v in terms.items():
             running[k] = running.get(k, v) * 0.95 + 0.05 * v

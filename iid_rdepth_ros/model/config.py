@@ -316,6 +316,8 @@ class StereoConfig(_ConfigBase):
         candidate (``StereoMonoFusion(local=...)``); 0 = none (checkpoints before it).
     skip_hidden: width of AV-LFE's skip enhancement from the aligned right-view levels 0/1
         (``model.stereo_skips``); 0 = none (checkpoints before it).
+    refine1: the matcher's full-resolution photometric refinement
+        (``StereoMatcherConfig.refine1``; off in checkpoints before it).
     """
 
     enabled: bool = False
@@ -324,6 +326,7 @@ class StereoConfig(_ConfigBase):
     image_features8: int = 0
     fusion_local: int = 0
     skip_hidden: int = 0
+    refine1: bool = False
 
     def validate(self) -> None:
         check_max_disparity(self.max_disparity)

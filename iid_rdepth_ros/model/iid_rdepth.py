@@ -20,8 +20,8 @@ from .invertible import CouplingStack
 from .layers import resize_to
 from .stereo_fusion import StereoMonoFusion
 from .stereo_matcher import StereoMatcher, StereoMatcherConfig, StereoOutput
-from .stereo_skips import AlignedSkipEnhancer
 from .stereo_refine import StereoRefiner
+from .stereo_skips import AlignedSkipEnhancer
 from .upsample import ConvexUpsampler
 
 VARIANTS = ("full", "baseline")
@@ -84,7 +84,7 @@ class IIDRDepth(nn.Module):
             if cfg.stereo.enabled:
                 self.matcher = StereoMatcher(StereoMatcherConfig(
                     max_disparity=cfg.stereo.max_disparity,
-                    image8=cfg.stereo.image_features8,
+                    image8=cfg.stereo.image_features8, refine1=cfg.stereo.refine1,
                     level_channels=(enc[0], enc[1]), max_depth=cfg.max_depth))
                 self.fusion = StereoMonoFusion(cfg.stereo.fusion_hidden,
                                                local=cfg.stereo.fusion_local)

@@ -111,6 +111,15 @@ def image_branch_width(state: dict[str, Tensor]) -> int:
     return 0 if last is None else int(last.shape[0])
 
 
+#: the full-resolution refinement's modules (``StereoMatcherConfig.refine1``)
+REFINE1_MODULES = ("ctx1.", "in1.", "res1.", "out1.")
+
+
+def refines_full_resolution(state: dict[str, Tensor]) -> bool:
+    """Whether a matcher state has the full-resolution refinement (``refine1``)."""
+    return "out1.weight" in state
+
+
 class StereoOutput(NamedTuple):
     disparity: Tensor  # (B, 1, H, W) network-input pixels
     confidence: Tensor  # (B, 1, H, W) in (0, 1)
@@ -311,9 +320,11 @@ class StereoMatcher(nn.Module):
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Tensor], **config: object) -> StereoMatcher:
-        """A matcher built to fit ``state`` (its image branch's width read from it) and loaded
-        with it; ``config`` sets the other ``StereoMatcherConfig`` fields."""
+        """A matcher built to fit ``state`` (its image branch's width and whether it refines at
+        full resolution read from it) and loaded with it; ``config`` sets the other
+        ``StereoMatcherConfig`` fields."""
         matcher = cls(StereoMatcherConfig(image8=image_branch_width(state),
+                                          refine1=refines_full_resolution(state),
                                           **config))  # type: ignore[arg-type]
         matcher.load_state_dict(state)
         return matcher

@@ -13,6 +13,7 @@ from iid_rdepth_ros.model.stereo_matcher import (
     StereoMatcher,
     StereoMatcherConfig,
     full_cost_volume,
+    refines_full_resolution,
     warp_rows,
 )
 
@@ -56,6 +57,54 @@ def test_full_resolution_refinement_starts_as_identity():
     with torch.no_grad():
         torch.testing.assert_close(fine(img, aux, lf, rf, 50.0).disparity,
                                    base(img, aux, lf, rf, 50.0).disparity)
+
+
+def test_from_state_dict_and_model_config_carry_the_refinement():
+    import copy
+
+    from iid_rdepth_ros.model import build_model, get_preset
+
+    torch.manual_seed(0)
+    fine = StereoMatcher(StereoMatcherConfig(max_disparity=32, refine1=True))
+    assert refines_full_resolution(fine.state_dict())
+    assert not refines_full_resolution(StereoMatcher(StereoMatcherConfig()).state_dict())
+    assert StereoMatcher.from_state_dict(fine.state_dict()).cfg.refine1
+    cfg = copy.deepcopy(get_preset("lite0-96x320"))
+    cfg.avlfe.enabled, cfg.stereo.enabled, cfg.stereo.refine1 = False, True, True
+    model = build_model(cfg, variant="full", pretrained_encoder=False)
+    assert model.matcher.cfg.refine1 and hasattr(model.matcher, "out1")
+
+
+def test_training_script_adds_and_trains_only_the_refinement(tmp_path):
+    # --init default --refine1 --train-only: the shipped matcher's weights stay, the new
+    # full-resolution refinement (zero output at the start) is what trains
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from iid_rdepth_ros.model.checkpoint import load_checkpoint
+
+    root = Path(__file__).resolve().parents[2]
+    run = tmp_path / "r"
+    proc = subprocess.run(
+        [sys.executable, "scripts/train_stereo_matcher.py", "--out", str(run), "--init",
+         "default", "--refine1", "--train-only", "ctx1,in1,res1,out1", "--steps", "3",
+         "--batch", "2", "--crop", "64x128", "--val-frames", "1", "--val-every", "3",
+         "--workers", "0", "--street-frames", "4", "--warmup", "1", "--lr", "1e-2"],
+        cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    state = load_file(str(run / "matcher.safetensors"))
+    shipped = load_checkpoint("default")[0].matcher.state_dict()
+    assert refines_full_resolution(state)
+    assert all(torch.equal(state[k], v) for k, v in shipped.items())
+    assert state["out1.weight"].abs().max() > 0
+    bad = subprocess.run(
+        [sys.executable, "scripts/train_stereo_matcher.py", "--out", str(tmp_path / "x"),
+         "--train-only", "nothing", "--steps", "1", "--workers", "0"],
+        cwd=root, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "names no parameter" in bad.stderr
 
 
 def test_disparity_conv_is_a_3d_convolution():
