@@ -212,6 +212,29 @@ def warp_rows(right: Tensor, disparity: Tensor, offsets: Tensor | None = None) -
     return out.reshape(b, -1, k, h, w)
 
 
+def sample_rows(image: Tensor, disparity: Tensor, offsets: Tensor) -> Tensor:
+    """``warp_rows`` for a one-channel (B, 1, H, W) image: (B, K, H, W), the image linearly
+    interpolated along its row at ``x - disparity - o_k``, zero outside. The same values as
+    the bilinear ``grid_sample`` (rows are exact; within float rounding of its coordinate
+    normalisation), by two ``GatherElements``: ONNX Runtime's GridSample costs about 35 ns per
+    sampled point whatever the channels, 22 ms for five offsets at 192x640 where this takes
+    1.9 ms (torch eager: 1.9 ms with grid_sample, 3.4 ms with this)."""
+    b, _, h, w = image.shape
+    k = offsets.numel()
+    xs = torch.arange(w, dtype=disparity.dtype, device=disparity.device).reshape(1, 1, 1, w)
+    src = xs - disparity - offsets.reshape(1, k, 1, 1)  # (B, K, H, W)
+    lo = torch.floor(src)
+    frac = src - lo
+
+    rows = image.expand(b, k, h, w)
+
+    def tap(col: Tensor) -> Tensor:
+        inside = ((col >= 0) & (col <= w - 1)).to(image.dtype)
+        return torch.gather(rows, 3, col.clamp(0, w - 1).long()) * inside
+
+    return (1 - frac) * tap(lo) + frac * tap(lo + 1)
+
+
 def group_normalize(x: Tensor, groups: int) -> Tensor:
     """L2-normalise each channel group of (B, C, h, w)."""
     b, c, h, w = x.shape
@@ -382,7 +405,7 @@ class StereoMatcher(nn.Module):
         """Full-resolution residual from photometric costs at sub-pixel offsets."""
         nl = self._normalised_grey(left, self.luma)
         nr = self._normalised_grey(right, self.luma)
-        warped = warp_rows(nr, disparity, self.offsets1)[:, 0]  # (B, K, H, W)
+        warped = sample_rows(nr, disparity, self.offsets1)  # (B, K, H, W)
         cost = F.avg_pool2d((warped - nl).abs(), 3, 1, 1, count_include_pad=False)
         x = self.in1(torch.cat([cost, nl, left - 0.5, _up2(self.ctx1(h2)),
                                 self._variation(disparity, 1.0)], 1))

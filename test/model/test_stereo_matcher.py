@@ -14,6 +14,7 @@ from iid_rdepth_ros.model.stereo_matcher import (
     StereoMatcherConfig,
     full_cost_volume,
     refines_full_resolution,
+    sample_rows,
     warp_rows,
 )
 
@@ -186,6 +187,18 @@ def test_local_grid_matches_integer_shift():
     torch.testing.assert_close(out[:, :, 1], right)
     torch.testing.assert_close(out[:, :, 2, :, 1:], right[..., :-1])  # x - 1
     assert F.mse_loss(out[:, :, 0, :, :-1], right[..., 1:]) < 1e-10  # x + 1
+
+
+def test_sample_rows_is_warp_rows_for_one_channel():
+    g = torch.Generator().manual_seed(4)
+    image = torch.randn(2, 1, 6, 40, generator=g)
+    disparity = torch.rand(2, 1, 6, 40, generator=g) * 50 - 6  # some outside on both sides
+    offsets = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
+    got = sample_rows(image, disparity, offsets)
+    torch.testing.assert_close(got, warp_rows(image, disparity, offsets)[:, 0], atol=1e-5,
+                               rtol=0)
+    far = sample_rows(image, torch.full_like(disparity, 100.0), offsets)
+    assert far.abs().max() == 0  # entirely outside the right image
 
 
 def test_image_branch_starts_as_the_matcher_without_it_and_then_acts():
