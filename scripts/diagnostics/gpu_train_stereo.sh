@@ -13,6 +13,8 @@
 #   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && \
 #     PYTHONPATH=/tmp/site:$PWD bash scripts/diagnostics/gpu_train_stereo.sh "$OUT" 4
 # IMAGE8=32 adds the matcher's shallow image branch (docs/stereo.md, large disparities).
+# REFINE1=1 adds the full-resolution refinement (docs/stereo.md, sub-pixel accuracy), trained
+# with the rest of the matcher.
 # SMOKE=1 runs the same chain on the CPU with tiny settings
 # (test/model/test_stereo_matcher_gpu_script.py); PYTHON picks the interpreter (python3).
 set -uo pipefail
@@ -42,7 +44,7 @@ fi
 limit=$("$py" -c "print(int(float('$minutes') * 60 + 60))")
 timeout "$limit" "$py" scripts/train_stereo_matcher.py --device "$device" --init default \
   --max-minutes "$minutes" --seed 6 --threads "$(nproc)" --out "$out/matcher" \
-  --image8 "${IMAGE8:-0}" \
+  --image8 "${IMAGE8:-0}" $([ "${REFINE1:-0}" = 1 ] && echo --refine1) \
   "${matcher_args[@]}" 2>&1 | tail -n 400 > "$out/matcher.log"
 tail -n 3 "$out/matcher.log"
 test -f "$out/matcher/matcher.safetensors" || { echo "no matcher written"; exit 1; }

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_smoke_run_writes_a_scored_candidate(tmp_path: Path) -> None:
     out = tmp_path / "gpu"
-    # with the matcher's image branch: added to the shipped matcher, carried into the card
-    env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable, "IMAGE8": "8"}
+    # with the matcher's image branch and full-resolution refinement: added to the shipped
+    # matcher, carried into the candidate's config
+    env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable, "IMAGE8": "8", "REFINE1": "1"}
     proc = subprocess.run(["bash", "scripts/diagnostics/gpu_train_stereo.sh", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -37,4 +38,5 @@ def test_smoke_run_writes_a_scored_candidate(tmp_path: Path) -> None:
         assert torch.equal(candidate(image), shipped(image))
     assert card["stereo"]["matcher"]["file"].endswith("matcher/matcher.safetensors")
     assert candidate.cfg.stereo.image_features8 == 8 and candidate.matcher.cfg.image8 == 8
+    assert candidate.cfg.stereo.refine1 and candidate.matcher.cfg.refine1
     assert card["mono_training"]["training"] is not None
