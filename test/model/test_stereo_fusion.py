@@ -11,10 +11,6 @@ from iid_rdepth_ros.model.config import StereoConfig
 from iid_rdepth_ros.model.stereo_fusion import StereoMonoFusion
 
 
-def _log(x: torch.Tensor) -> torch.Tensor:
-    return torch.log(x)
-
-
 def test_local_scale_follows_each_region_where_the_global_one_cannot():
     fusion = StereoMonoFusion(local=3).eval()
     h, w = 64, 256
@@ -22,7 +18,7 @@ def test_local_scale_follows_each_region_where_the_global_one_cannot():
     mono = torch.full((1, 1, h, w), 10.0)
     mono[..., : w // 2] = 5.0  # left half half as far: one scale per image cannot fix both
     conf = torch.ones(1, 1, h, w)
-    log_ratio = _log(stereo) - _log(mono)
+    log_ratio = torch.log(stereo) - torch.log(mono)
     global_scale = fusion.align_scale(stereo, conf, mono)
     correction, evidence = fusion.local_scale(log_ratio - global_scale, conf)
     local = mono * torch.exp(global_scale + correction)
