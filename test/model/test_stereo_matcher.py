@@ -120,6 +120,25 @@ def test_disparity_conv_is_a_3d_convolution():
     torch.testing.assert_close(dc(x), ref, atol=1e-5, rtol=1e-5)
 
 
+def test_disparity_conv_exports_as_one_3d_convolution(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    dc = DisparityConv(4, 6, stride=2).eval()
+    x = torch.randn(1, 5, 4, 8, 10)
+    path = tmp_path / "dc.onnx"
+    torch.onnx.export(dc, (x,), str(path), dynamo=False, opset_version=17)
+    graph = onnx.load(str(path)).graph
+    weights = {i.name: i for i in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert len(convs) == 1 and not any(n.op_type in ("Concat", "Slice") for n in graph.node)
+    assert list(weights[convs[0].input[1]].dims) == [6, 4, 3, 3, 3]  # (out, in, d, y, x)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {graph.input[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, dc(x).numpy(), atol=1e-5, rtol=1e-5)
+
+
 def test_cost_volume_peaks_at_the_true_shift():
     left = torch.randn(1, 8, 6, 40)
     right = torch.roll(left, -3, dims=3)  # the right view sees x at x - 3
