@@ -26,7 +26,12 @@ from safetensors.torch import load_file
 from iid_rdepth_ros.artifacts.files import sha256_file
 from iid_rdepth_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from iid_rdepth_ros.model.factory import build_model
-from iid_rdepth_ros.model.stereo_matcher import image_branch_width, refines_full_resolution
+from iid_rdepth_ros.model.stereo_fusion import fusion_blocks
+from iid_rdepth_ros.model.stereo_matcher import (
+    image_branch_width,
+    refines_full_resolution,
+    s2_layout,
+)
 from iid_rdepth_ros.model.stereo_skips import enhancer_width
 
 
@@ -53,15 +58,20 @@ def main() -> None:
     matcher_state = load_file(a.matcher)
     cfg.stereo.image_features8 = image_branch_width(matcher_state)
     cfg.stereo.refine1 = refines_full_resolution(matcher_state)
+    layout = s2_layout(matcher_state)
+    cfg.stereo.cost2, cfg.stereo.blocks2 = str(layout["cost2"]), int(layout["blocks2"])
+    fusion_state = load_file(a.fusion)
+    cfg.stereo.fusion_blocks = fusion_blocks(fusion_state)
     cfg.stereo.fusion_local = a.fusion_local
     skips_state = load_file(a.skips) if a.skips else {}
     cfg.stereo.skip_hidden = enhancer_width(skips_state) if skips_state else 0
     cfg.validate()
     model = build_model(cfg, variant="full", pretrained_encoder=True)
+    # the source's own stereo parts (a geometry-first source has them) give way to the new ones
     state = {k: v for k, v in source.decoder_state_dict().items()
-             if not k.startswith("avlfe.")}
+             if not k.startswith(("avlfe.", "matcher.", "fusion.", "skips."))}
     state.update({f"matcher.{k}": v for k, v in matcher_state.items()})
-    state.update({f"fusion.{k}": v for k, v in load_file(a.fusion).items()})
+    state.update({f"fusion.{k}": v for k, v in fusion_state.items()})
     state.update({f"skips.{k}": v for k, v in skips_state.items()})
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("encoder.")]

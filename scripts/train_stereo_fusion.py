@@ -102,6 +102,8 @@ def main() -> None:
     p.add_argument("--local", type=int, default=0,
                    help="window of the locally scaled mono candidate (StereoMonoFusion local; "
                         "stride-4 pixels, odd; 0 = none)")
+    p.add_argument("--blocks", type=int, default=2,
+                   help="residual blocks of the fusion's weight network (0..2)")
     p.add_argument("--sq-weight", type=float, default=0.0,
                    help="weight of the squared log error beside the absolute one")
     p.add_argument("--steps", type=int, default=1500)
@@ -128,7 +130,7 @@ def main() -> None:
     n_val = max(8, n // 10)
     device = torch.device(a.device)
     cache = {k: v.to(device) for k, v in cache.items()}
-    fusion = StereoMonoFusion(local=a.local).to(device).train()
+    fusion = StereoMonoFusion(local=a.local, blocks=a.blocks).to(device).train()
     opt = torch.optim.AdamW(fusion.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=a.steps, pct_start=0.05)
     rng = np.random.default_rng(a.seed)

@@ -50,6 +50,7 @@ from iid_rdepth_ros.model.stereo_matcher import (
     StereoMatcherConfig,
     image_branch_width,
     refines_full_resolution,
+    s2_layout,
 )
 from iid_rdepth_ros.synth import stereo_pairs as sp
 
@@ -158,7 +159,8 @@ def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def load_initial(matcher: StereoMatcher, state: dict[str, torch.Tensor]) -> None:
     """Load ``state``; a matcher with the image branch or the full-resolution refinement takes
     a state without them (their own weights stay as built: the branch's inputs to the s8
-    features and the refinement's output start at zero)."""
+    features and the refinement's output start at zero). A matcher with grey s2 costs or
+    fewer s2 blocks takes a state with feature costs or more blocks: what fits is kept."""
     key = "feat8.0.0.weight"
     new = set()
     if matcher.cfg.image8 and not image_branch_width(state):
@@ -168,6 +170,17 @@ def load_initial(matcher: StereoMatcher, state: dict[str, torch.Tensor]) -> None
         new.add("img8.")
     if matcher.cfg.refine1 and not refines_full_resolution(state):
         new.update(REFINE1_MODULES)
+    if matcher.cfg.cost2 == "grey" and "in2.0.weight" in state:
+        # the s2 input convolution keeps its context channels; the grey costs start at zero
+        old, bias = state["in2.0.weight"], state["in2.0.bias"]
+        weight = torch.zeros_like(matcher.in2g[0].weight)
+        context = weight.shape[1] - (2 * matcher.cfg.radius2 + 1)
+        weight[:, -context:] = old[:, -context:]
+        state = {k: v for k, v in state.items() if not k.startswith("in2.")}
+        state.update({"in2g.0.weight": weight, "in2g.0.bias": bias})
+    if matcher.cfg.blocks2 < s2_layout(state)["blocks2"]:  # fewer s2 blocks: drop the last
+        state = {k: v for k, v in state.items()
+                 if not k.startswith(f"res2.{matcher.cfg.blocks2}.")}
     missing, unexpected = matcher.load_state_dict(state, strict=not new)
     if unexpected or any(not k.startswith(tuple(new)) for k in missing):
         raise SystemExit(f"--init does not fit: missing {missing}, unexpected {unexpected}")
@@ -259,6 +272,9 @@ def main() -> None:
     p.add_argument("--refine1", action="store_true",
                    help="with the full-resolution refinement (StereoMatcherConfig.refine1), "
                         "added at zero to an --init without it")
+    p.add_argument("--cost2", choices=("features", "grey"), default="features",
+                   help="what the s2 refinement matches (StereoMatcherConfig.cost2)")
+    p.add_argument("--blocks2", type=int, default=2, help="residual blocks at s2 (1 or 2)")
     p.add_argument("--train-only", default=None,
                    help="comma-separated module names that train (e.g. ctx1,in1,res1,out1); "
                         "default: the whole matcher")
@@ -282,7 +298,8 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = get_preset("lite0-192x640")
     encoder = build_encoder(cfg.encoder, cfg.input_size, pretrained=True).to(device).eval()
-    mcfg = StereoMatcherConfig(max_disparity=a.max_disp, image8=a.image8, refine1=a.refine1)
+    mcfg = StereoMatcherConfig(max_disparity=a.max_disp, image8=a.image8, refine1=a.refine1,
+                               cost2=a.cost2, blocks2=a.blocks2)
     matcher = StereoMatcher(mcfg)
     if a.init:
         load_initial(matcher, initial_state(a.init))

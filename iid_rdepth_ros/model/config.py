@@ -318,6 +318,9 @@ class StereoConfig(_ConfigBase):
         (``model.stereo_skips``); 0 = none (checkpoints before it).
     refine1: the matcher's full-resolution photometric refinement
         (``StereoMatcherConfig.refine1``; off in checkpoints before it).
+    cost2, blocks2: what the matcher's s2 refinement matches ("features" or "grey") and its
+        residual blocks (``StereoMatcherConfig``; "features" and 2 before they existed).
+    fusion_blocks: residual blocks of the fusion's weight network (2 before it existed).
     """
 
     enabled: bool = False
@@ -327,9 +330,18 @@ class StereoConfig(_ConfigBase):
     fusion_local: int = 0
     skip_hidden: int = 0
     refine1: bool = False
+    cost2: str = "features"
+    blocks2: int = 2
+    fusion_blocks: int = 2
 
     def validate(self) -> None:
         check_max_disparity(self.max_disparity)
+        if self.cost2 not in ("features", "grey"):
+            raise ValueError(f"stereo.cost2 must be 'features' or 'grey', got {self.cost2!r}")
+        if not 1 <= self.blocks2 <= 2:
+            raise ValueError(f"stereo.blocks2 must be 1 or 2, got {self.blocks2}")
+        if not 0 <= self.fusion_blocks <= 2:
+            raise ValueError(f"stereo.fusion_blocks must be 0, 1 or 2, got {self.fusion_blocks}")
         if self.fusion_hidden < 1:
             raise ValueError(f"stereo.fusion_hidden must be >= 1, got {self.fusion_hidden}")
         if self.image_features8 < 0:

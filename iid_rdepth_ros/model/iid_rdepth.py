@@ -85,9 +85,11 @@ class IIDRDepth(nn.Module):
                 self.matcher = StereoMatcher(StereoMatcherConfig(
                     max_disparity=cfg.stereo.max_disparity,
                     image8=cfg.stereo.image_features8, refine1=cfg.stereo.refine1,
+                    cost2=cfg.stereo.cost2, blocks2=cfg.stereo.blocks2,
                     level_channels=(enc[0], enc[1]), max_depth=cfg.max_depth))
                 self.fusion = StereoMonoFusion(cfg.stereo.fusion_hidden,
-                                               local=cfg.stereo.fusion_local)
+                                               local=cfg.stereo.fusion_local,
+                                               blocks=cfg.stereo.fusion_blocks)
                 if cfg.stereo.skip_hidden:
                     self.skips = AlignedSkipEnhancer((enc[0], enc[1]), cfg.stereo.skip_hidden)
         self.stage = 0

@@ -34,6 +34,11 @@ def _log_depth(depth: Tensor) -> Tensor:
     return torch.log(depth.clamp_min(1e-3))
 
 
+def fusion_blocks(state: dict[str, Tensor]) -> int:
+    """``StereoMonoFusion(blocks=...)`` of a fusion state."""
+    return sum(f"net.{i}.c1.0.weight" in state for i in (1, 2))
+
+
 class StereoMonoFusion(nn.Module):
     """Confidence-weighted fusion of stereo and mono depth (module docstring).
 
@@ -43,17 +48,22 @@ class StereoMonoFusion(nn.Module):
     of a fraction of a pixel is a large depth error where the disparity is small (far), so the
     weight may depend on it (``log1p(d) / 4``, the one absolute, camera-bound input).
     ``local``: window (stride-4 pixels, odd) of the locally scaled mono candidate; 0 = none.
+    ``blocks``: residual blocks of the weight network (0..2; dilations 1, 2).
     """
 
-    def __init__(self, hidden: int = 16, min_evidence: float = 1e-3, local: int = 0) -> None:
+    def __init__(self, hidden: int = 16, min_evidence: float = 1e-3, local: int = 0,
+                 blocks: int = 2) -> None:
         super().__init__()
         if local < 0 or (local and local % 2 == 0):
             raise ValueError(f"local window must be 0 or odd, got {local}")
+        if not 0 <= blocks <= 2:
+            raise ValueError(f"blocks must be 0, 1 or 2, got {blocks}")
         self.min_evidence = min_evidence
         self.local = local
         extra, outputs = (3, 2) if local else (0, 1)
-        self.net = nn.Sequential(_conv(3 + 5 + extra, hidden), _ResBlock(hidden, 1),
-                                 _ResBlock(hidden, 2), nn.Conv2d(hidden, outputs, 3, padding=1))
+        self.net = nn.Sequential(_conv(3 + 5 + extra, hidden),
+                                 *(_ResBlock(hidden, d) for d in (1, 2)[:blocks]),
+                                 nn.Conv2d(hidden, outputs, 3, padding=1))
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
         # starts as "weight = sigmoid(8 (confidence - 1/2))"

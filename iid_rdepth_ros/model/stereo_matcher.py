@@ -88,6 +88,13 @@ class StereoMatcherConfig:
     groups2: int = 2
     radius2: int = 2
     hidden2: int = 16
+    #: what the s2 refinement matches: "features" (the correlation of learned 16-channel
+    #: features of both views, bilinearly warped) or "grey" (costs of the locally normalised
+    #: grey images at stride 2, as ``refine1`` at full resolution: two gathers instead of a
+    #: 16-channel GridSample, and the right view's s2 features are not computed)
+    cost2: str = "features"
+    #: residual blocks of the s2 refinement (dilations 1, 2)
+    blocks2: int = 2
     max_depth: float = 250.0
     #: full-resolution refinement (s1): photometric costs of the locally normalised grey
     #: images at ``offsets1`` px around the upsampled disparity, ``hidden1`` channels
@@ -102,6 +109,14 @@ class StereoMatcherConfig:
                             ("feat2", self.feat2, self.groups2)):
             if ch % g:
                 raise ValueError(f"{name}={ch} is not divisible into {g} groups")
+        if self.cost2 not in COSTS2:
+            raise ValueError(f"cost2 must be one of {COSTS2}, got {self.cost2!r}")
+        if not 1 <= self.blocks2 <= 2:
+            raise ValueError(f"blocks2 must be 1 or 2, got {self.blocks2}")
+
+
+#: ``StereoMatcherConfig.cost2`` values
+COSTS2 = ("features", "grey")
 
 
 def image_branch_width(state: dict[str, Tensor]) -> int:
@@ -118,6 +133,12 @@ REFINE1_MODULES = ("ctx1.", "in1.", "res1.", "out1.")
 def refines_full_resolution(state: dict[str, Tensor]) -> bool:
     """Whether a matcher state has the full-resolution refinement (``refine1``)."""
     return "out1.weight" in state
+
+
+def s2_layout(state: dict[str, Tensor]) -> dict[str, object]:
+    """``StereoMatcherConfig.cost2`` and ``blocks2`` of a matcher state."""
+    return {"cost2": "grey" if "in2g.0.weight" in state else "features",
+            "blocks2": sum(f"res2.{i}.c1.0.weight" in state for i in range(2))}
 
 
 class StereoOutput(NamedTuple):
@@ -333,16 +354,19 @@ class StereoMatcher(nn.Module):
                              persistent=False)
         h2 = cfg.hidden2
         self.ctx2 = nn.Conv2d(h4, h2, 1)
-        self.in2 = _conv(cfg.groups2 * k2 + f2 + h2 + 1, h2)
-        self.res2 = nn.Sequential(_ResBlock(h2, 1), _ResBlock(h2, 2))
+        if cfg.cost2 == "grey":
+            self.in2g = _conv(k2 + f2 + h2 + 1, h2)
+        else:
+            self.in2 = _conv(cfg.groups2 * k2 + f2 + h2 + 1, h2)
+        self.res2 = nn.Sequential(*(_ResBlock(h2, d) for d in (1, 2)[:cfg.blocks2]))
         self.out2 = nn.Conv2d(h2, 2, 3, padding=1)  # (residual, confidence logit)
         self.up2 = ConvexUp(h2)
+        self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1),
+                             persistent=False)
         # --- s1 (optional)
         if cfg.refine1:
             h1 = cfg.hidden1
             self.register_buffer("offsets1", torch.tensor(cfg.offsets1), persistent=False)
-            self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1),
-                                 persistent=False)
             self.ctx1 = nn.Conv2d(h2, h1, 1)
             self.in1 = _conv(len(cfg.offsets1) + 1 + 3 + h1 + 1, h1)
             self.res1 = nn.Sequential(_ResBlock(h1, 1), _ResBlock(h1, 2))
@@ -355,11 +379,12 @@ class StereoMatcher(nn.Module):
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Tensor], **config: object) -> StereoMatcher:
-        """A matcher built to fit ``state`` (its image branch's width and whether it refines at
-        full resolution read from it) and loaded with it; ``config`` sets the other
-        ``StereoMatcherConfig`` fields."""
+        """A matcher built to fit ``state`` (its image branch's width, its s2 layout and
+        whether it refines at full resolution read from it) and loaded with it; ``config``
+        sets the other ``StereoMatcherConfig`` fields."""
         matcher = cls(StereoMatcherConfig(image8=image_branch_width(state),
                                           refine1=refines_full_resolution(state),
+                                          **s2_layout(state),  # type: ignore[arg-type]
                                           **config))  # type: ignore[arg-type]
         matcher.load_state_dict(state)
         return matcher
@@ -412,13 +437,24 @@ class StereoMatcher(nn.Module):
         var = F.avg_pool2d(z * z, 5, 1, 2, count_include_pad=False)
         return z / (var + 1e-4).sqrt()
 
+    @staticmethod
+    def _grey_cost(nl: Tensor, nr: Tensor, disparity: Tensor, offsets: Tensor) -> Tensor:
+        """(B, K, h, w): 3x3 mean absolute difference of the normalised grey images ``nl``
+        and ``nr`` sampled along its rows at ``x - disparity - o_k`` (level pixels)."""
+        warped = sample_rows(nr, disparity, offsets)
+        return F.avg_pool2d((warped - nl).abs(), 3, 1, 1, count_include_pad=False)
+
+    def _grey_cost2(self, left: Tensor, right: Tensor, d2: Tensor) -> Tensor:
+        """``_grey_cost`` at stride 2 around the s2 disparity (input pixels)."""
+        nl, nr = (self._normalised_grey(F.avg_pool2d(v, 2), self.luma) for v in (left, right))
+        return self._grey_cost(nl, nr, d2 / 2.0, self.offsets2)
+
     def _refine1(self, left: Tensor, right: Tensor, disparity: Tensor, conf_logit: Tensor,
                  h2: Tensor) -> tuple[Tensor, Tensor]:
         """Full-resolution residual from photometric costs at sub-pixel offsets."""
         nl = self._normalised_grey(left, self.luma)
         nr = self._normalised_grey(right, self.luma)
-        warped = sample_rows(nr, disparity, self.offsets1)  # (B, K, H, W)
-        cost = F.avg_pool2d((warped - nl).abs(), 3, 1, 1, count_include_pad=False)
+        cost = self._grey_cost(nl, nr, disparity, self.offsets1)
         x = self.in1(torch.cat([cost, nl, left - 0.5, _up2(self.ctx1(h2)),
                                 self._variation(disparity, 1.0)], 1))
         out = self.out1(self.res1(x))
@@ -453,10 +489,14 @@ class StereoMatcher(nn.Module):
         d4 = d4 + 4.0 * self.out4(h4)
         # ---------------------------------------------------------------- s2: local refine
         m2l = self.feat2(left - 0.5) + _up2(self.lat2(m4l))
-        m2r = self.feat2(right - 0.5) + _up2(self.lat2(m4r))
         d2 = self.up4(d4, h4)
-        cost2 = local_cost(m2l, m2r, d2 / 2.0, self.offsets2, cfg.groups2)
-        x = self.in2(torch.cat([cost2, m2l, _up2(self.ctx2(h4)), self._variation(d2, 2.0)], 1))
+        context = [m2l, _up2(self.ctx2(h4)), self._variation(d2, 2.0)]
+        if cfg.cost2 == "grey":
+            x = self.in2g(torch.cat([self._grey_cost2(left, right, d2), *context], 1))
+        else:
+            m2r = self.feat2(right - 0.5) + _up2(self.lat2(m4r))
+            cost2 = local_cost(m2l, m2r, d2 / 2.0, self.offsets2, cfg.groups2)
+            x = self.in2(torch.cat([cost2, *context], 1))
         h2 = self.res2(x)
         out = self.out2(h2)
         d2 = d2 + 2.0 * out[:, :1]

@@ -118,3 +118,34 @@ def test_model_config_builds_the_local_fusion():
     assert torch.isfinite(depth).all() and conf is not None
     with torch.no_grad():  # without the right view the model is its mono decoder
         torch.testing.assert_close(mono, model.decode(model.encode(image)), rtol=0, atol=0)
+
+
+def test_model_config_builds_the_light_matcher_and_fusion_from_their_states():
+    # stereo.cost2 / blocks2 / fusion_blocks build what the states hold; the helpers read them
+    import copy
+
+    from iid_rdepth_ros.model import build_model, get_preset
+    from iid_rdepth_ros.model.stereo_fusion import fusion_blocks
+    from iid_rdepth_ros.model.stereo_matcher import s2_layout
+
+    assert fusion_blocks(StereoMonoFusion().state_dict()) == 2
+    light = StereoMonoFusion(blocks=0)
+    assert fusion_blocks(light.state_dict()) == 0 and len(light.net) == 2
+    with pytest.raises(RuntimeError):  # a two-block state does not load into it
+        light.load_state_dict(StereoMonoFusion().state_dict())
+    with pytest.raises(ValueError, match="blocks"):
+        StereoMonoFusion(blocks=3)
+    cfg = copy.deepcopy(get_preset("lite0-96x320"))
+    cfg.avlfe.enabled, cfg.stereo.enabled, cfg.stereo.max_disparity = False, True, 32
+    cfg.stereo.cost2, cfg.stereo.blocks2, cfg.stereo.fusion_blocks = "grey", 1, 0
+    cfg.validate()
+    model = build_model(cfg, variant="full", pretrained_encoder=False).eval()
+    assert s2_layout(model.matcher.state_dict()) == {"cost2": "grey", "blocks2": 1}
+    assert fusion_blocks(model.fusion.state_dict()) == 0
+    image = torch.rand(1, 3, 96, 320)
+    with torch.no_grad():
+        depth, conf = model.forward_outputs(image, torch.roll(image, -4, -1), 50.0)
+    assert torch.isfinite(depth).all() and conf is not None
+    for bad in ({"cost2": "census"}, {"blocks2": 0}, {"fusion_blocks": 3}):
+        with pytest.raises(ValueError, match="stereo"):
+            StereoConfig(enabled=True, **bad).validate()

@@ -14,6 +14,7 @@ from iid_rdepth_ros.model.stereo_matcher import (
     StereoMatcherConfig,
     full_cost_volume,
     refines_full_resolution,
+    s2_layout,
     sample_rows,
     warp_rows,
 )
@@ -139,6 +140,35 @@ def test_disparity_conv_exports_as_one_3d_convolution(tmp_path):
         np.testing.assert_allclose(got, dc(x).numpy(), atol=1e-5, rtol=1e-5)
 
 
+def test_grey_s2_matcher_warm_starts_from_a_feature_s2_state():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from train_stereo_matcher import load_initial
+
+    torch.manual_seed(0)
+    base = StereoMatcher(StereoMatcherConfig(max_disparity=32)).eval()
+    grey = StereoMatcher(StereoMatcherConfig(max_disparity=32, cost2="grey", blocks2=1)).eval()
+    assert s2_layout(base.state_dict()) == {"cost2": "features", "blocks2": 2}
+    assert s2_layout(grey.state_dict()) == {"cost2": "grey", "blocks2": 1}
+    load_initial(grey, base.state_dict())
+    w = grey.in2g[0].weight
+    assert w[:, :5].abs().max() == 0  # the grey costs start at zero
+    torch.testing.assert_close(w[:, 5:], base.in2[0].weight[:, 10:])  # the context is kept
+    torch.testing.assert_close(grey.res2[0].c1[0].weight, base.res2[0].c1[0].weight)
+    again = StereoMatcher.from_state_dict(grey.state_dict(), max_disparity=32)
+    assert (again.cfg.cost2, again.cfg.blocks2) == ("grey", 1)
+    img, aux, lf, rf = _inputs()
+    with torch.no_grad():
+        out = grey(img, aux, lf, rf, 50.0)
+        assert out.disparity.shape == (1, 1, 64, 128) and torch.isfinite(out.depth).all()
+        grey.in2g[0].weight[:, :5].normal_(0, 1.0)  # trained: the grey costs now matter
+        assert not torch.allclose(grey(img, aux, lf, rf, 50.0).disparity, out.disparity)
+    with pytest.raises(ValueError, match="cost2"):
+        StereoMatcherConfig(cost2="census").validate()
+
+
 def test_cost_volume_peaks_at_the_true_shift():
     left = torch.randn(1, 8, 6, 40)
     right = torch.roll(left, -3, dims=3)  # the right view sees x at x - 3
@@ -168,7 +198,8 @@ def test_fusion_follows_confidence_and_aligns_the_mono_scale():
     torch.testing.assert_close(fused, stereo, rtol=0.01, atol=0.0)
 
 
-def test_export_onnx_opset17_tensorrt_parsable(tmp_path):
+@pytest.mark.parametrize("cost2", ["features", "grey"])
+def test_export_onnx_opset17_tensorrt_parsable(tmp_path, cost2):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from iid_rdepth_ros.export.trt_compat import check_onnx
@@ -176,7 +207,9 @@ def test_export_onnx_opset17_tensorrt_parsable(tmp_path):
     class Graph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.m = StereoMatcher(StereoMatcherConfig(max_disparity=32))
+            self.m = StereoMatcher(StereoMatcherConfig(max_disparity=32, cost2=cost2))
+            for p in self.m.parameters():  # heads start at zero: give every stage a say
+                p.data.add_(0.05 * torch.randn_like(p))
 
         def forward(self, image, aux, l0, l1, r0, r1, fb):
             out = self.m(image, aux, [l0, l1], [r0, r1], fb)
