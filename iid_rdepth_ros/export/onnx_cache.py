@@ -1,7 +1,8 @@
 """Export a checkpoint to ONNX once and reuse it (onnxruntime backend, benchmarks).
 
-The cache key is the checkpoint digest (weights + card), the input size, T, the opset and,
-when it is left out, the stereo refinement.
+The cache key is the checkpoint digest (weights + card), the input size, T, the opset, the
+exporter's graph revision (``onnx_export.GRAPH_REVISION``: a newer version of this package
+exports anew) and, when it is left out, the stereo refinement.
 The cache lives beside the checkpoint (``<dir>/.onnx_cache/<key>/``) when that directory is
 writable and not the package's own, else in ``$IID_RDEPTH_CACHE``, ``$XDG_CACHE_HOME`` or
 ``~/.cache`` under ``iid_rdepth_ros/onnx/``. Entries are written to a temporary directory
@@ -68,13 +69,14 @@ def cached_export(model_ref: str | Path, height: int, width: int, steps: int | N
     not cached yet; ``stereo_refine=False``: without AV-LFE's stereo refinement, and
     ``max_disparity``: another matcher search range, each its own entry). Raises
     FileNotFoundError/ValueError naming a missing or bad checkpoint."""
-    from iid_rdepth_ros.export.onnx_export import export_checkpoint
+    from iid_rdepth_ros.export.onnx_export import GRAPH_REVISION, export_checkpoint
 
     weights, _ = checkpoint_files(model_ref)
     from iid_rdepth_ros.model.checkpoint import checkpoint_config
 
     steps = checkpoint_config(model_ref).for_runtime(steps).diffusion.steps
-    key = f"{checkpoint_digest(model_ref)[:16]}_{height}x{width}_T{steps}_opset{OPSET}"
+    key = (f"{checkpoint_digest(model_ref)[:16]}_{height}x{width}_T{steps}_opset{OPSET}"
+           f"_g{GRAPH_REVISION}")
     if not stereo_refine:
         key += "_norefine"
     if max_disparity is not None:

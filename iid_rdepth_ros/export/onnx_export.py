@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 OPSET = 17
 SIDECAR = "export.json"
 SIDECAR_FORMAT = "iid-rdepth-onnx/1"
+#: revision of the graphs this code exports from the same weights; bumped whenever that
+#: changes (2: the stereo matcher's aggregation as 3D convolutions), so the export cache
+#: (``export.onnx_cache``) does not serve a graph an older version wrote
+GRAPH_REVISION = 2
 VARIANTS = ("mono", "stereo")
 INPUT_NAMES = {"mono": ["image"], "stereo": ["image", "aux", "fb"]}
 PROTOBUF_LIMIT = 2**31 - 1
@@ -246,7 +250,8 @@ def export_model(model: torch.nn.Module, model_config: Any, out_dir: Path, heigh
         entries, compat = _export_into(stage, model, meta, variants, height, width, steps,
                                        opset, verify)
         sidecar = {
-            "format": SIDECAR_FORMAT, **meta, "graphs": entries,
+            "format": SIDECAR_FORMAT, "graph_revision": GRAPH_REVISION, **meta,
+            "graphs": entries,
             "exporter": "torch.onnx (TorchScript, dynamo=False)",
             "folding": "torch do_constant_folding + onnxruntime basic optimisations",
             "torch": torch.__version__,

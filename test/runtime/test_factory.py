@@ -5,6 +5,7 @@ Untrained checkpoints saved here with ``save_checkpoint``; network size 64x192, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from iid_rdepth_ros.artifacts.onnx_meta import get_metadata
 from iid_rdepth_ros.bench.compare import compare_runners
 from iid_rdepth_ros.bench.frames import Frame, procedural_frame
+from iid_rdepth_ros.export.onnx_export import GRAPH_REVISION
 from iid_rdepth_ros.export.open_runner import open_runner
 from iid_rdepth_ros.model import build_model, get_preset
 from iid_rdepth_ros.model.checkpoint import save_checkpoint
@@ -56,6 +58,10 @@ def test_auto_backend_and_onnx_cache_beside_checkpoint(ckpt: str, frame: Frame) 
     cache_entry = Path(graphs["mono"]).parent
     assert cache_entry.parent == Path(ckpt).parent / ".onnx_cache"
     assert "_64x192_T1_" in cache_entry.name
+    # a newer exporter (another graph from the same weights) gets its own entry
+    assert cache_entry.name.endswith(f"_g{GRAPH_REVISION}")
+    assert json.loads((cache_entry / "export.json").read_text())["graph_revision"] == \
+        GRAPH_REVISION
     stamp = (cache_entry / "export.json").stat().st_mtime_ns
     # spin_wait=False (what the node runs) only changes how idle threads wait, not the result
     with open_runner(RunnerConfig(backend="onnxruntime", model_path=ckpt, spin_wait=False,
