@@ -29,6 +29,8 @@ Pipeline (shapes for a 192x640 input, ``max_disparity=192``, lite0 channels 24/4
                x2 upsampling of the s4 disparity (masks from the s4 hidden state), local cost
                at 5 offsets -2..2 s2-px, 2 groups -> 10 ch; 2D residual refinement (16 ch) ->
                residual, confidence logit, convex-upsampling masks to full resolution.
+               (``cost2="grey"``: costs of the locally normalised grey images instead, and
+               no right-view s2 features; ``blocks2``: residual blocks.)
   s1           disparity convexly upsampled x2 (each pixel a convex combination of its 3x3
                s2 neighbours: sharp edges, no value outside the neighbours' range), confidence
                bilinear; depth = fb / disparity.
@@ -249,9 +251,9 @@ def sample_rows(image: Tensor, disparity: Tensor, offsets: Tensor) -> Tensor:
     """``warp_rows`` for a one-channel (B, 1, H, W) image: (B, K, H, W), the image linearly
     interpolated along its row at ``x - disparity - o_k``, zero outside. The same values as
     the bilinear ``grid_sample`` (rows are exact; within float rounding of its coordinate
-    normalisation), by two ``GatherElements``: ONNX Runtime's GridSample costs about 35 ns per
-    sampled point whatever the channels, 22 ms for five offsets at 192x640 where this takes
-    1.9 ms (torch eager: 1.9 ms with grid_sample, 3.4 ms with this)."""
+    normalisation), by two ``GatherElements``: ONNX Runtime's GridSample took 22 ms for this
+    one channel at five offsets at 192x640 where this takes 1.9 ms (torch eager: 1.9 ms with
+    grid_sample, 3.4 ms with this)."""
     b, _, h, w = image.shape
     k = offsets.numel()
     xs = torch.arange(w, dtype=disparity.dtype, device=disparity.device).reshape(1, 1, 1, w)
