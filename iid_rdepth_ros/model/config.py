@@ -47,6 +47,10 @@ def check_steps(steps: object, what: str = "diffusion steps") -> int:
     return steps
 
 
+#: what the stereo matcher's s2 refinement can match (``StereoMatcherConfig.cost2``)
+STEREO_COSTS2 = ("features", "grey")
+
+
 def check_max_disparity(value: object, what: str = "stereo.max_disparity") -> int:
     """``value`` if it is a multiple of 8 in ``8..MAX_DISPARITY`` (the matcher's search
     range); ValueError naming ``what`` otherwise."""
@@ -336,8 +340,8 @@ class StereoConfig(_ConfigBase):
 
     def validate(self) -> None:
         check_max_disparity(self.max_disparity)
-        if self.cost2 not in ("features", "grey"):
-            raise ValueError(f"stereo.cost2 must be 'features' or 'grey', got {self.cost2!r}")
+        if self.cost2 not in STEREO_COSTS2:
+            raise ValueError(f"stereo.cost2 must be one of {STEREO_COSTS2}, got {self.cost2!r}")
         if not 1 <= self.blocks2 <= 2:
             raise ValueError(f"stereo.blocks2 must be 1 or 2, got {self.blocks2}")
         if not 0 <= self.fusion_blocks <= 2:

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .avlfe import as_fb
-from .config import check_max_disparity
+from .config import STEREO_COSTS2, check_max_disparity
 from .upsample import bilinear_mask_logits, convex_upsample
 
 
@@ -111,14 +111,10 @@ class StereoMatcherConfig:
                             ("feat2", self.feat2, self.groups2)):
             if ch % g:
                 raise ValueError(f"{name}={ch} is not divisible into {g} groups")
-        if self.cost2 not in COSTS2:
-            raise ValueError(f"cost2 must be one of {COSTS2}, got {self.cost2!r}")
+        if self.cost2 not in STEREO_COSTS2:
+            raise ValueError(f"cost2 must be one of {STEREO_COSTS2}, got {self.cost2!r}")
         if not 1 <= self.blocks2 <= 2:
             raise ValueError(f"blocks2 must be 1 or 2, got {self.blocks2}")
-
-
-#: ``StereoMatcherConfig.cost2`` values
-COSTS2 = ("features", "grey")
 
 
 def image_branch_width(state: dict[str, Tensor]) -> int:
