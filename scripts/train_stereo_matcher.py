@@ -42,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from iid_rdepth_ros.model.config import STEREO_COSTS2
 from iid_rdepth_ros.model.encoder import build_encoder
 from iid_rdepth_ros.model.presets import get_preset
 from iid_rdepth_ros.model.stereo_matcher import (
@@ -272,7 +273,7 @@ def main() -> None:
     p.add_argument("--refine1", action="store_true",
                    help="with the full-resolution refinement (StereoMatcherConfig.refine1), "
                         "added at zero to an --init without it")
-    p.add_argument("--cost2", choices=("features", "grey"), default="features",
+    p.add_argument("--cost2", choices=STEREO_COSTS2, default="features",
                    help="what the s2 refinement matches (StereoMatcherConfig.cost2)")
     p.add_argument("--blocks2", type=int, default=2, help="residual blocks at s2 (1 or 2)")
     p.add_argument("--train-only", default=None,
