@@ -35,9 +35,10 @@ OPSET = 17
 SIDECAR = "export.json"
 SIDECAR_FORMAT = "iid-rdepth-onnx/1"
 #: revision of the graphs this code exports from the same weights; bumped whenever that
-#: changes (2: the stereo matcher's aggregation as 3D convolutions), so the export cache
+#: changes (2: the stereo matcher's aggregation as 3D convolutions; 3: its refinements' input
+#: convolutions padded to 16 channels), so the export cache
 #: (``export.onnx_cache``) does not serve a graph an older version wrote
-GRAPH_REVISION = 2
+GRAPH_REVISION = 3
 VARIANTS = ("mono", "stereo")
 INPUT_NAMES = {"mono": ["image"], "stereo": ["image", "aux", "fb"]}
 PROTOBUF_LIMIT = 2**31 - 1

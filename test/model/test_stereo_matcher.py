@@ -12,6 +12,7 @@ from iid_rdepth_ros.model.stereo_matcher import (
     DisparityConv,
     StereoMatcher,
     StereoMatcherConfig,
+    blocked_conv,
     full_cost_volume,
     refines_full_resolution,
     s2_layout,
@@ -138,6 +139,38 @@ def test_disparity_conv_exports_as_one_3d_convolution(tmp_path):
         None, {graph.input[0].name: x.numpy()})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, dc(x).numpy(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_blocked_conv_exports_padded_to_16_channels(tmp_path, relu):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(43, 16, 3, padding=2, dilation=2)
+    layer = torch.nn.Sequential(conv, torch.nn.ReLU()) if relu else conv
+    parts = [torch.randn(1, 40, 12, 20), torch.randn(1, 3, 12, 20)]
+
+    class Module(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, a, b):
+            return blocked_conv(self.layer, [a, b])
+
+    module = Module().eval()
+    with torch.no_grad():
+        want = layer(torch.cat(parts, 1))
+        assert torch.equal(module(*parts), want)  # torch: the plain convolution
+    path = tmp_path / "blocked.onnx"
+    torch.onnx.export(module, tuple(parts), str(path), dynamo=False, opset_version=17)
+    graph = onnx.load(str(path)).graph
+    weights = {i.name: i for i in graph.initializer}
+    (node,) = [n for n in graph.node if n.op_type == "Conv"]
+    assert list(weights[node.input[1]].dims) == [16, 48, 3, 3]
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {graph.input[0].name: parts[0].numpy(), graph.input[1].name: parts[1].numpy()})
+    np.testing.assert_allclose(got[0], want.numpy(), atol=1e-5, rtol=1e-5)
 
 
 def test_grey_s2_matcher_warm_starts_from_a_feature_s2_state():
