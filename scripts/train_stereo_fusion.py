@@ -26,6 +26,7 @@ from iid_rdepth_ros.model.checkpoint import load_checkpoint
 from iid_rdepth_ros.model.stereo_fusion import StereoMonoFusion
 from iid_rdepth_ros.model.stereo_matcher import StereoMatcher
 from iid_rdepth_ros.synth import stereo_pairs as sp
+from iid_rdepth_ros.training.losses import log_l1_loss
 
 MAX_DEPTH = 80.0  # validation (the evaluation protocol's cap)
 MAX_LOSS_DEPTH = 1000.0  # training: every finite depth (planar scenes have any scale)
@@ -81,11 +82,10 @@ def build_cache(a: argparse.Namespace) -> dict[str, torch.Tensor]:
 
 
 def log_loss(pred: torch.Tensor, gt: torch.Tensor, sq_weight: float = 0.0) -> torch.Tensor:
-    """Mean |log pred - log gt| over valid pixels, plus ``sq_weight`` x its mean square
-    (weighs the large errors that dominate a metric RMSE: far pixels, outliers)."""
-    m = (gt > 1e-3) & (gt < MAX_LOSS_DEPTH)
-    err = (torch.log(pred.clamp_min(1e-3)) - torch.log(gt.clamp_min(1e-3)))[m]
-    return err.abs().mean() + sq_weight * (err * err).mean()
+    """``training.losses.log_l1_loss`` of a depth over every finite ground truth, with
+    ``sq_weight`` x the mean squared log error."""
+    return log_l1_loss(torch.log(pred.clamp_min(1e-3)), gt, max_depth=MAX_LOSS_DEPTH,
+                       sq_weight=sq_weight)
 
 
 def main() -> None:

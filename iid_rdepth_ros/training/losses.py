@@ -88,15 +88,19 @@ def silog_loss_global(pred: torch.Tensor, gt: torch.Tensor, *, min_depth: float 
 
 
 def log_l1_loss(log_pred: torch.Tensor, gt: torch.Tensor, *, min_depth: float = 1e-3,
-                max_depth: float = 80.0) -> torch.Tensor:
+                max_depth: float = 80.0, sq_weight: float = 0.0) -> torch.Tensor:
     """Mean ``|log_pred - log gt|`` over the valid pixels of ``gt`` (``log_pred`` is a log
-    depth of the same shape). Scale-aware, unlike SILog: for a stereo depth, whose scale comes
-    from the geometry. Zero (still connected to ``log_pred``) without a valid pixel."""
+    depth of the same shape), plus ``sq_weight`` x its mean square (weighs the large errors
+    that dominate a metric RMSE: far pixels, outliers). Scale-aware, unlike SILog: for a
+    stereo depth, whose scale comes from the geometry. Zero (still connected to
+    ``log_pred``) without a valid pixel."""
     if log_pred.shape != gt.shape:
         raise ValueError(f"log_pred shape {tuple(log_pred.shape)} != gt shape "
                          f"{tuple(gt.shape)}")
     valid = valid_mask(gt, min_depth, max_depth)
     if not bool(valid.any()):
         return log_pred.sum() * 0.0
-    return (log_pred[valid] - torch.log(gt[valid])).abs().mean()
+    err = log_pred[valid] - torch.log(gt[valid])
+    loss = err.abs().mean()
+    return loss + sq_weight * (err * err).mean() if sq_weight else loss
 

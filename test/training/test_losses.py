@@ -66,6 +66,9 @@ def test_log_l1_hand_computed_and_scale_aware() -> None:
     # twice the true depth everywhere is an error of ln 2, unlike SILog with lambda = 1
     dense = torch.rand(1, 1, 4, 4) * 10 + 1
     assert log_l1_loss(torch.log(2 * dense), dense).item() == pytest.approx(math.log(2))
+    # errors ln 2 and ln 0.5: mean |e| = ln 2, mean e^2 = (ln 2)^2
+    sq = log_l1_loss(log_pred, gt, sq_weight=3.0).item()
+    assert sq == pytest.approx(math.log(2) + 3.0 * math.log(2) ** 2, rel=1e-6)
 
 
 def test_log_l1_without_valid_pixel_and_bad_shapes() -> None:
