@@ -52,6 +52,21 @@ def test_stereo_graph_outputs_depth_and_confidence(exported) -> None:
     assert result.sidecar["max_disparity"] == 48
 
 
+def test_stereo_graph_refinement_inputs_are_padded_to_16_channels(exported) -> None:
+    """ONNX Runtime blocks (NCHWc) only convolutions with 16k input channels: the matcher's
+    refinement inputs export padded, by computed zeros (no constant of a feature map's size)."""
+    _, out, _ = exported
+    graph = onnx.load(str(out / "stereo.onnx")).graph
+    weights = {i.name: list(i.dims) for i in graph.initializer}
+    # ctx8, in4, in2 exported as functional convolutions: /matcher/Conv, Conv_1, Conv_2
+    padded = [n for n in graph.node if n.op_type == "Conv" and
+              n.name.startswith("/matcher/Conv")]
+    assert len(padded) == 3
+    assert all(weights[n.input[1]][1] % 16 == 0 for n in padded)
+    maps = [[HEIGHT // s, WIDTH // s] for s in (1, 2, 4, 8)]
+    assert not [name for name, dims in weights.items() if dims[-2:] in maps]
+
+
 def test_runners_hand_on_confidence(exported) -> None:
     ckpt, out, _ = exported
     image, aux = _pair(0)
